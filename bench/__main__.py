@@ -1,0 +1,26 @@
+"""``make bench``: run every benchmark module and print its ratio table."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from bench._harness import print_rows
+
+MODULES = ("bench_dispatch", "bench_proxies", "bench_backend")
+
+
+def main() -> int:
+    for name in MODULES:
+        try:
+            module = importlib.import_module(f"bench.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"bench.{name}":
+                raise
+            continue
+        print_rows(name.removeprefix("bench_"), module.run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
