@@ -1,0 +1,154 @@
+"""pixsim-hooks: a capability-based plugin host for the PixSim game backend.
+
+Plugin authors write pluggy hookimpls (``@hookimpl``) taking ``ctx`` first, declare a :class:`PluginManifest`,
+and ship through the ``pixsim_hooks.plugins`` entry-point group::
+
+    from pixsim_hooks import PluginManifest, hookimpl
+
+    manifest = PluginManifest(id="weather", name="Weather", version="1.0.0", trust="first_party",
+                              permissions=["world:read", "behavior:extend_conditions"])
+
+    @hookimpl
+    def register_behavior(ctx):
+        ctx.behavior.register_condition_evaluator("is_raining", is_raining)
+
+The host gives each plugin only the capabilities its permissions grant. In-process capability proxies stop
+mistakes, not malice: CPython has no in-process sandbox, so ``trust: community`` plugins are refused in-process
+and must run out of process.
+"""
+
+from __future__ import annotations
+
+from hookspecs import hookimpl
+from pixsim_hooks._behavior_registry import (
+    BehaviorEntry,
+    BehaviorExtensionAPI,
+    BehaviorRegistry,
+    ExtensionKind,
+)
+from pixsim_hooks._capabilities import (
+    GenerationCapability,
+    LogCapability,
+    NpcCapability,
+    SessionCapability,
+    WorldCapability,
+)
+from pixsim_hooks._context import PluginContext
+from pixsim_hooks._dispatch import HookCaller
+from pixsim_hooks._events import (
+    InteractionExecuted,
+    LocationChanged,
+    NpcSpawned,
+    SessionCreated,
+    SessionUpdated,
+    WorldTimeAdvanced,
+)
+from pixsim_hooks._exceptions import (
+    CapabilityError,
+    ConfigError,
+    DependencyError,
+    HookDeadlineExceeded,
+    ManifestError,
+    NamespaceViolation,
+    NotFoundError,
+    PermissionDenied,
+    PixsimHooksError,
+    PluginLoadError,
+    PluginNotEnabled,
+    StaleWriteError,
+    UnknownPluginError,
+)
+from pixsim_hooks._frozen import FrozenDict, freeze, thaw
+from pixsim_hooks._health import FailureRecord, Outcome, PluginHealth
+from pixsim_hooks._host import PluginHost, PluginInfo, PluginState, create_host
+from pixsim_hooks._loading import ENTRY_POINT_GROUP
+from pixsim_hooks._manifest import (
+    CORE_PLUGIN_ID,
+    Isolation,
+    PluginKind,
+    PluginManifest,
+    ProcessRuntime,
+    RemoteRuntime,
+    Trust,
+)
+from pixsim_hooks._permissions import CAPABILITY_MEMBERS, Permission
+from pixsim_hooks._settings import Settings
+from pixsim_hooks._snapshots import (
+    GenerationRequest,
+    GenerationSnapshot,
+    LocationSnapshot,
+    NpcSnapshot,
+    SessionChange,
+    SessionSnapshot,
+    WorldSnapshot,
+)
+from pixsim_hooks._storage import GenerationStore, NpcStore, SessionStore, Storage, WorldStore
+from pixsim_hooks._world import WorldScope
+
+__all__ = [
+    "BehaviorEntry",
+    "BehaviorExtensionAPI",
+    "BehaviorRegistry",
+    "CAPABILITY_MEMBERS",
+    "CORE_PLUGIN_ID",
+    "CapabilityError",
+    "ConfigError",
+    "DependencyError",
+    "ENTRY_POINT_GROUP",
+    "ExtensionKind",
+    "FailureRecord",
+    "FrozenDict",
+    "GenerationCapability",
+    "GenerationRequest",
+    "GenerationSnapshot",
+    "GenerationStore",
+    "HookCaller",
+    "HookDeadlineExceeded",
+    "InteractionExecuted",
+    "Isolation",
+    "LocationChanged",
+    "LocationSnapshot",
+    "LogCapability",
+    "ManifestError",
+    "NamespaceViolation",
+    "NotFoundError",
+    "NpcCapability",
+    "NpcSnapshot",
+    "NpcSpawned",
+    "NpcStore",
+    "Outcome",
+    "Permission",
+    "PermissionDenied",
+    "PixsimHooksError",
+    "PluginContext",
+    "PluginHealth",
+    "PluginHost",
+    "PluginInfo",
+    "PluginKind",
+    "PluginLoadError",
+    "PluginManifest",
+    "PluginNotEnabled",
+    "PluginState",
+    "ProcessRuntime",
+    "RemoteRuntime",
+    "SessionCapability",
+    "SessionChange",
+    "SessionCreated",
+    "SessionSnapshot",
+    "SessionStore",
+    "SessionUpdated",
+    "Settings",
+    "StaleWriteError",
+    "Storage",
+    "Trust",
+    "UnknownPluginError",
+    "WorldCapability",
+    "WorldScope",
+    "WorldSnapshot",
+    "WorldStore",
+    "WorldTimeAdvanced",
+    "create_host",
+    "freeze",
+    "hookimpl",
+    "thaw",
+]

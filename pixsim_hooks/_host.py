@@ -1,0 +1,366 @@
+"""``PluginHost``: the pluggy manager, the plugins' lifecycle and states, and the services their contexts use.
+
+Build one with :func:`create_host` (there is no module-level manager), then ``await host.load()``. A plugin whose
+import, manifest, dependencies, registration, ``on_load``, ``register_behavior`` or ``on_enable`` fails is
+quarantined with the reason; the other plugins load.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import CoroutineType
+from typing import Any
+
+import pluggy
+import structlog
+
+import hookspecs
+from hookspecs import PROJECT_NAME, contract_of
+from pixsim_hooks._behavior_registry import BehaviorEntry, BehaviorRegistry
+from pixsim_hooks._context import ContextServices, PluginContext, build_context
+from pixsim_hooks._dispatch import HookCaller, HookRelay, await_by, outcome_of
+from pixsim_hooks._exceptions import (
+    NotFoundError,
+    PermissionDenied,
+    PluginLoadError,
+    PluginNotEnabled,
+    UnknownPluginError,
+)
+from pixsim_hooks._health import HealthBook
+from pixsim_hooks._loading import Candidate, dependency_order, discover, policy_refusal
+from pixsim_hooks._manifest import PluginManifest
+from pixsim_hooks._permissions import Permission, resolve_permissions
+from pixsim_hooks._settings import Settings
+from pixsim_hooks._storage import Storage
+from pixsim_hooks._telemetry import Telemetry
+from pixsim_hooks._unattached import UnattachedStorage
+from pixsim_hooks._world import WorldScope
+
+__all__ = ["PluginHost", "PluginInfo", "PluginState", "create_host"]
+
+_log = structlog.get_logger("pixsim_hooks.host")
+_HOST_OWNED = ("on_load", "register_behavior", "on_enable", "on_disable")
+
+
+class PluginState(StrEnum):
+    LOADED = "loaded"  # registered and on_load done; not yet enabled
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """A read-only view of one plugin as the host sees it (for admin APIs, the CLI and tests)."""
+
+    id: str
+    source: str
+    state: PluginState
+    reason: str | None
+    manifest: PluginManifest | None
+    permissions: tuple[str, ...]
+    unknown_permissions: tuple[str, ...]
+    ignored_hooks: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Entry:
+    candidate: Candidate
+    state: PluginState = PluginState.QUARANTINED
+    reason: str | None = None
+    permissions: frozenset[Permission] = frozenset()
+    unknown: tuple[str, ...] = ()
+    ignored_hooks: set[str] = field(default_factory=set)
+    ctx: PluginContext | None = None
+
+
+def create_host(
+    settings: Settings | None = None,
+    *,
+    storage: Storage | None = None,
+    plugins: Iterable[object] = (),
+    entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+) -> PluginHost:
+    """Build a host. ``plugins`` are registered explicitly; ``entry_points`` default to the installed
+    ``pixsim_hooks.plugins`` group (pass ``[]`` for none). Call ``await host.load()`` next."""
+    settings = settings or Settings()
+    telemetry = Telemetry(tracing=settings.tracing, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    return PluginHost(settings, storage or UnattachedStorage(), list(plugins), entry_points, telemetry)
+
+
+class PluginHost:
+    """Loads plugins, owns their contexts and states, and dispatches hooks (``host.hook.<name>``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        explicit: list[object],
+        entry_points: Iterable[importlib.metadata.EntryPoint] | None,
+        telemetry: Telemetry,
+    ) -> None:
+        self.settings = settings
+        self.telemetry = telemetry
+        self.health = HealthBook(telemetry)
+        self.behavior = BehaviorRegistry()
+        self.generation = 0  # bumped whenever what a dispatch plan depends on changes
+        self._storage = storage
+        self._explicit = explicit
+        self._entry_points = entry_points
+        self._entries: dict[str, _Entry] = {}
+        self._order: list[str] = []
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        for module in hookspecs.SPEC_MODULES:
+            self.pm.add_hookspecs(module)
+        self._callers = {name: self._caller(name) for name in self._spec_names()}
+        self.hook = HookRelay({n: c for n, c in self._callers.items() if n not in _HOST_OWNED})
+        self._services = ContextServices(
+            storage=storage,
+            check_world=self._check_world,
+            registry=self.behavior,
+            logger_for=lambda pid: structlog.get_logger("pixsim_hooks.plugin").bind(plugin_id=pid),
+            on_denied=self.health.record_denial,
+        )
+
+    # -- construction helpers ---------------------------------------------------------------------------------
+    def _spec_names(self) -> list[str]:
+        return [name for module in hookspecs.SPEC_MODULES for name in module.__all__]
+
+    def _caller(self, name: str) -> HookCaller:
+        spec = getattr(self.pm.hook, name).spec
+        return HookCaller(self, name, contract_of(spec.function), spec.argnames)
+
+    # -- loading ----------------------------------------------------------------------------------------------
+    async def load(self) -> None:
+        """Discover, check and load every plugin; failures quarantine only the plugin concerned."""
+        accepted: dict[str, Candidate] = {}
+        for candidate in discover(self._explicit, self._entry_points):
+            refusal = self._refusal(candidate, accepted)
+            if refusal is not None:
+                self._remember(candidate, refusal, accepted)
+            else:
+                accepted[candidate.id] = candidate
+        order, dependency_errors = dependency_order({pid: c.manifest for pid, c in accepted.items()})  # type: ignore[misc]
+        in_cycles = [pid for pid in dependency_errors if pid not in order]
+        for pid in order + in_cycles:
+            error = dependency_errors.get(pid) or self._dependency_problem(accepted[pid])
+            if error is not None:
+                self._remember(accepted[pid], error, {})
+                continue
+            self._order.append(pid)
+            await self._load_one(accepted[pid])
+        self.pm.check_pending()  # every impl still registered matches a hookspec
+
+    def _refusal(self, candidate: Candidate, accepted: dict[str, Candidate]) -> str | None:
+        if candidate.error is not None:
+            return str(candidate.error)
+        assert candidate.manifest is not None
+        if candidate.id in accepted or candidate.id in self._entries:
+            return f"plugin {candidate.id!r}: another plugin with this id is already loaded ({candidate.source})"
+        return policy_refusal(candidate.manifest, self.settings)
+
+    def _dependency_problem(self, candidate: Candidate) -> str | None:
+        assert candidate.manifest is not None
+        for dep in candidate.manifest.dependencies:
+            entry = self._entries.get(dep)
+            if entry is None or entry.state is PluginState.QUARANTINED:
+                return f"plugin {candidate.id!r}: dependency {dep!r} is not available"
+        return None
+
+    def _remember(self, candidate: Candidate, reason: str | BaseException, accepted: dict[str, Candidate]) -> None:
+        """Record a plugin refused before loading. A duplicate id is keyed ``<id>@<source>``: the first keeps it."""
+        taken = candidate.id in self._entries or accepted.get(candidate.id, candidate) is not candidate
+        key = f"{candidate.id}@{candidate.source}" if taken else candidate.id
+        self._entries[key] = _Entry(candidate, PluginState.QUARANTINED, str(reason))
+        _log.error("plugin quarantined", plugin_id=candidate.id, source=candidate.source, reason=str(reason))
+
+    async def _load_one(self, candidate: Candidate) -> None:
+        assert candidate.manifest is not None
+        pid = candidate.id
+        permissions, unknown = resolve_permissions(candidate.manifest.permissions)
+        entry = _Entry(candidate, PluginState.LOADED, permissions=permissions, unknown=unknown)
+        self._entries[pid] = entry
+        if unknown:
+            _log.warning("plugin asks for unknown permissions; they grant nothing", plugin_id=pid, unknown=unknown)
+        try:
+            self.pm.register(candidate.obj, name=pid)
+        except Exception as exc:
+            self._quarantine(pid, f"registration failed: {exc}")
+            return
+        problem = self._check_impls(pid, entry)
+        if problem is not None:
+            self._quarantine(pid, problem)
+            return
+        entry.ctx = build_context(candidate.manifest, permissions, self._services)
+        for hook in ("on_load", "register_behavior"):
+            if not await self._lifecycle(pid, hook):
+                return
+        if pid in self.settings.plugins_disabled:
+            entry.state = PluginState.DISABLED
+        else:
+            await self._enable(pid)
+
+    def _check_impls(self, pid: str, entry: _Entry) -> str | None:
+        for caller in self.pm.get_hookcallers(entry.candidate.obj) or ():
+            if caller.spec is None:
+                return f"plugin {pid!r} implements unknown hook {caller.name!r}"
+            impl = next(i for i in caller.get_hookimpls() if i.plugin_name == pid)
+            if impl.hookwrapper or impl.wrapper:
+                return f"plugin {pid!r}: hook wrappers are not allowed ({caller.name!r}); each impl runs isolated"
+            contract = contract_of(caller.spec.function)
+            if contract.permission is not None and contract.permission not in entry.permissions:
+                entry.ignored_hooks.add(caller.name)
+                denial = PermissionDenied(pid, contract.permission, "hook", caller.name)
+                self.health.record_denial(denial)
+        return None
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    async def _lifecycle(self, pid: str, hook: str) -> bool:
+        """Run one host-owned hook for one plugin, isolated. On failure quarantine it and return False."""
+        entry = self._entries[pid]
+        impl = next((i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin_name == pid), None)
+        if impl is None:
+            return True
+        caller = self._callers[hook]
+        try:
+            result = impl.function(*[entry.ctx if a == "ctx" else None for a in impl.argnames])
+            if hasattr(result, "__await__"):
+                await await_by(result, caller.deadline())
+        except Exception as exc:
+            self.health.record_failure(pid, hook, outcome_of(exc), exc)
+            self._quarantine(pid, f"{hook} failed: {type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    async def _enable(self, pid: str) -> None:
+        if await self._lifecycle(pid, "on_enable"):
+            self._entries[pid].state = PluginState.ENABLED
+            self.generation += 1
+
+    def _quarantine(self, pid: str, reason: str) -> None:
+        entry = self._entries[pid]
+        entry.state, entry.reason = PluginState.QUARANTINED, reason
+        if self.pm.get_plugin(pid) is not None:
+            self.pm.unregister(name=pid)
+        self.behavior.withdraw(pid)
+        self.generation += 1
+        _log.error("plugin quarantined", plugin_id=pid, reason=reason)
+
+    async def enable(self, plugin_id: str) -> PluginInfo:
+        """Enable a plugin globally. A quarantined plugin is loaded again from scratch (it may fail again)."""
+        entry = self._entry(plugin_id)
+        self._audit_manifest(plugin_id, entry)
+        if entry.state is PluginState.QUARANTINED:
+            if plugin_id not in self._order or entry.candidate.manifest is None:
+                raise PluginLoadError(f"plugin {plugin_id!r} cannot be enabled: {entry.reason}", plugin_id=plugin_id)
+            await self._load_one(entry.candidate)
+        elif entry.state is not PluginState.ENABLED:
+            await self._enable(plugin_id)
+        return self.plugin(plugin_id)
+
+    async def disable(self, plugin_id: str) -> PluginInfo:
+        """Disable a plugin globally: it leaves every dispatch at once; ``on_disable`` runs after."""
+        entry = self._entry(plugin_id)
+        self._audit_manifest(plugin_id, entry)
+        if entry.state is PluginState.ENABLED:
+            entry.state = PluginState.DISABLED
+            self.generation += 1
+            await self._lifecycle(plugin_id, "on_disable")
+        return self.plugin(plugin_id)
+
+    async def shutdown(self) -> None:
+        for pid in reversed(self._order):
+            if self._entries[pid].state is PluginState.ENABLED:
+                await self.disable(pid)
+
+    def _audit_manifest(self, pid: str, entry: _Entry) -> None:
+        """A plugin that rewrote its manifest after load keeps the approved one; the attempt is recorded."""
+        approved = entry.candidate.manifest
+        current = getattr(entry.candidate.obj, "manifest", None)
+        if approved is None or current is None:
+            return
+        current_data = current.model_dump() if isinstance(current, PluginManifest) else current
+        if current_data != approved.model_dump():
+            denial = PermissionDenied(pid, None, "manifest", "rewrite")
+            self.health.record_denial(denial)
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def _entry(self, plugin_id: str) -> _Entry:
+        try:
+            return self._entries[plugin_id]
+        except KeyError:
+            raise UnknownPluginError(f"no plugin {plugin_id!r}", plugin_id=plugin_id) from None
+
+    def plugin(self, plugin_id: str) -> PluginInfo:
+        entry = self._entry(plugin_id)
+        return PluginInfo(
+            id=plugin_id,
+            source=entry.candidate.source,
+            state=entry.state,
+            reason=entry.reason,
+            manifest=entry.candidate.manifest,
+            permissions=tuple(sorted(p.value for p in entry.permissions)),
+            unknown_permissions=entry.unknown,
+            ignored_hooks=tuple(sorted(entry.ignored_hooks)),
+        )
+
+    def plugins(self) -> list[PluginInfo]:
+        return [self.plugin(pid) for pid in sorted(self._entries)]
+
+    def context(self, plugin_id: str) -> PluginContext:
+        """The plugin's context, for host-side glue (route dependencies). Only for enabled plugins."""
+        entry = self._entry(plugin_id)
+        if entry.state is not PluginState.ENABLED or entry.ctx is None:
+            raise PluginNotEnabled(plugin_id, None, f"the plugin is {entry.state.value}")
+        return entry.ctx
+
+    def dispatch_context(self, plugin_id: str, hook: str) -> PluginContext | None:
+        """The context to call ``plugin_id``'s impl of ``hook`` with, or None when it must not take part."""
+        entry = self._entries.get(plugin_id)
+        if entry is None or entry.state is not PluginState.ENABLED or hook in entry.ignored_hooks:
+            return None
+        return entry.ctx
+
+    async def call_extension(
+        self, entry: BehaviorEntry, *args: Any, fallback: Any, world: WorldScope | None = None
+    ) -> Any:
+        """Call a registered behavior extension as ``fn(ctx, *args)``, isolated like a hookimpl.
+
+        A plugin that is not enabled (globally or for ``world``) is not called; a failure, denial or missed
+        deadline is recorded against the plugin and ``fallback`` returned (condition → False, scoring → 1.0, ...).
+        """
+        ctx = self.dispatch_context(entry.plugin_id, entry.kind.value)
+        if ctx is None or (world is not None and not world.allows(entry.plugin_id)):
+            return fallback
+        try:
+            result = entry.fn(ctx, *args)
+            if type(result) is CoroutineType:
+                result = await await_by(result, self._callers["on_load"].deadline())
+        except Exception as exc:
+            world_id = world.world_id if world is not None else None
+            self.health.record_failure(entry.plugin_id, entry.id, outcome_of(exc), exc, world_id)
+            return fallback
+        return result
+
+    def world_scope(self, world_id: int | None, meta: Any) -> WorldScope:
+        return WorldScope.from_meta(world_id, meta)
+
+    async def _check_world(self, plugin_id: str, world_id: int) -> None:
+        entry = self._entries.get(plugin_id)
+        if entry is None or entry.state is not PluginState.ENABLED:
+            self._deny_world(plugin_id, world_id, "globally disabled")
+        world = await self._storage.worlds.get_world(world_id)
+        if world is None:
+            raise NotFoundError(f"world {world_id} does not exist")
+        if not WorldScope.from_meta(world_id, world.meta).allows(plugin_id):
+            self._deny_world(plugin_id, world_id, "not enabled for this world")
+
+    def _deny_world(self, plugin_id: str, world_id: int, why: str) -> None:
+        exc = PluginNotEnabled(plugin_id, world_id, why)
+        self.health.record_denial(exc)
+        raise exc

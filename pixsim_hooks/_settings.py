@@ -1,0 +1,50 @@
+"""Settings from the environment (``PIXSIM_`` prefix) — the only place plugin configuration lives besides JSON.
+
+Lists take comma-separated values: ``PIXSIM_PLUGINS_DENY=stealth,audit``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+
+
+class Settings(BaseSettings):
+    """Host and backend settings. Every field reads ``PIXSIM_<FIELD>`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PIXSIM_", extra="ignore", frozen=True)
+
+    # -- plugin host
+    plugins_allow: CsvList | None = Field(
+        default=None, description="When set, only these plugin ids may load (others are quarantined)."
+    )
+    plugins_deny: CsvList = Field(default_factory=list, description="Plugin ids that never load; wins over allow.")
+    plugins_disabled: CsvList = Field(
+        default_factory=list, description="Plugins that load but start globally disabled."
+    )
+    plugins_trusted: CsvList | None = Field(
+        default=None,
+        description="When set, only these plugin ids may claim trust first_party/partner; others count as community.",
+    )
+    hook_deadline_ms: float = Field(default=2000.0, gt=0, description="Deadline of one hook call, all impls.")
+    tracing: bool = Field(default=False, description="Open an OpenTelemetry span per hook call.")
+    # -- backend
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./pixsim.sqlite3",
+        description="SQLAlchemy async URL (SQLite or asyncpg).",
+    )
+    admin_token: str | None = Field(default=None, description="Bearer token of the admin API; unset = admin off.")
+    log_format: str = Field(default="console", pattern="^(console|json)$")

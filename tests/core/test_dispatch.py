@@ -1,0 +1,201 @@
+"""Dispatch: each hookimpl isolated, fallbacks per hook kind, async order and deadline, the world filter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from pixsim_hooks import (
+    NpcSnapshot,
+    Outcome,
+    PluginState,
+    SessionSnapshot,
+    WorldScope,
+    hookimpl,
+)
+from tests.core.conftest import MakeHost
+from tests.core.plugins import Recorder, Second, manifest
+from tests.core.test_host import created
+
+NPC = NpcSnapshot(id=3, world_id=1, name="Alex")
+SESSION = SessionSnapshot(id=7, world_id=1, world_time=0.0, version=1)
+
+
+class Raiser:
+    manifest = manifest("raiser", "event:subscribe", "behavior:suggest_activities", "routes:register")
+
+    @hookimpl
+    def on_session_created(self, ctx: Any, event: Any) -> None:
+        raise RuntimeError("event handler broke")
+
+    @hookimpl
+    def suggest_activities(self, ctx: Any, world_id: int, npc: Any, session: Any) -> list[str]:
+        raise KeyError("no such thing")
+
+    @hookimpl
+    def provide_router(self, ctx: Any) -> Any:
+        raise RuntimeError("router broke")
+
+
+class Suggester:
+    manifest = manifest("suggester", "behavior:suggest_activities")
+
+    @hookimpl
+    async def suggest_activities(self, ctx: Any, world_id: int, npc: Any, session: Any) -> list[str]:
+        await asyncio.sleep(0)
+        return ["activity:read"]
+
+
+async def test_a_failing_event_handler_is_recorded_and_the_others_still_run(make_host: MakeHost) -> None:
+    recorder = Recorder()
+    host = await make_host(recorder, Raiser())
+    assert await host.hook.on_session_created(event=created(), world=WorldScope(1)) == ["recorder"]
+    assert len(recorder.seen) == 1
+    failure = host.health.of("raiser").recent[-1]
+    assert (failure.where, failure.outcome, failure.exc_type, failure.world_id) == (
+        "on_session_created",
+        Outcome.ERROR,
+        "RuntimeError",
+        1,
+    )
+    assert host.plugin("raiser").state is PluginState.ENABLED  # an event failure does not quarantine
+
+
+async def test_a_failing_suggester_contributes_nothing(make_host: MakeHost) -> None:
+    host = await make_host(Raiser(), Suggester())
+    assert await host.hook.suggest_activities(world_id=1, npc=NPC, session=SESSION) == [["activity:read"]]
+    assert host.health.of("raiser").failures[Outcome.ERROR] == 1
+
+
+def test_a_failing_router_provider_is_skipped_in_a_sync_call(make_host: MakeHost) -> None:
+    class Router:
+        manifest = manifest("router", "routes:register")
+
+        @hookimpl
+        def provide_router(self, ctx: Any) -> str:
+            return "a router"
+
+    host = asyncio.run(make_host(Raiser(), Router()))
+    assert host.hook.provide_router.call_sync() == ["a router"]
+    assert host.health.of("raiser").recent[-1].where == "provide_router"
+
+
+def test_an_async_impl_in_a_sync_call_is_a_failure_of_its_plugin_not_a_truthy_coroutine(
+    make_host: MakeHost,
+) -> None:
+    host = asyncio.run(make_host(Suggester()))
+    assert host.hook.suggest_activities.call_sync(world_id=1, npc=NPC, session=SESSION) == []
+    assert "cannot run in a synchronous hook call" in host.health.of("suggester").recent[-1].message
+
+
+async def test_async_impls_are_awaited_in_order_not_gathered(make_host: MakeHost) -> None:
+    trace: list[str] = []
+
+    def make(pid: str, delay: float) -> object:
+        async def suggest_activities(self: Any, ctx: Any, world_id: int, npc: Any, session: Any) -> list[str]:
+            trace.append(f"{pid} start")
+            await asyncio.sleep(delay)
+            trace.append(f"{pid} end")
+            return [pid]
+
+        cls = type(pid, (), {"manifest": manifest(pid, "behavior:suggest_activities")})
+        cls.suggest_activities = hookimpl(suggest_activities)  # type: ignore[attr-defined]
+        return cls()
+
+    host = await make_host(make("slow", 0.02), make("fast", 0.0))
+    assert await host.hook.suggest_activities(world_id=1, npc=NPC, session=SESSION) == [["fast"], ["slow"]]
+    assert trace == ["fast start", "fast end", "slow start", "slow end"]
+
+
+async def test_one_deadline_covers_the_whole_hook_call(make_host: MakeHost) -> None:
+    class Sleeper:
+        manifest = manifest("sleeper", "behavior:suggest_activities")
+
+        @hookimpl
+        async def suggest_activities(self, ctx: Any, world_id: int, npc: Any, session: Any) -> list[str]:
+            await asyncio.sleep(30)
+            return ["never"]
+
+    host = await make_host(Sleeper(), Suggester(), hook_deadline_ms=50)
+    start = time.monotonic()
+    results = await host.hook.suggest_activities(world_id=1, npc=NPC, session=SESSION)
+    assert time.monotonic() - start < 1.0
+    assert results == [["activity:read"]]  # Suggester ran first (registered last) and finished in time
+    failure = host.health.of("sleeper").recent[-1]
+    assert (failure.outcome, failure.exc_type) == (Outcome.TIMEOUT, "HookDeadlineExceeded")
+
+
+async def test_a_timeout_raised_by_the_plugin_itself_is_not_mistaken_for_the_deadline(
+    make_host: MakeHost,
+) -> None:
+    class OwnTimeout:
+        manifest = manifest("own-timeout", "behavior:suggest_activities")
+
+        @hookimpl
+        async def suggest_activities(self, ctx: Any, world_id: int, npc: Any, session: Any) -> None:
+            raise TimeoutError("my upstream timed out")
+
+    host = await make_host(OwnTimeout())
+    assert await host.hook.suggest_activities(world_id=1, npc=NPC, session=SESSION) == []
+    assert host.health.of("own-timeout").recent[-1].exc_type == "TimeoutError"
+
+
+async def test_impls_without_the_hooks_permission_are_ignored_and_recorded(make_host: MakeHost) -> None:
+    class NoPermission(Recorder):
+        manifest = manifest("no-permission")  # implements an event hook without event:subscribe
+
+    plugin = NoPermission()
+    host = await make_host(plugin)
+    assert await host.hook.on_session_created(event=created()) == []
+    assert plugin.seen == []
+    info = host.plugin("no-permission")
+    assert info.ignored_hooks == ("on_session_created",)
+    assert host.health.of("no-permission").denials == 1
+
+
+async def test_missing_hook_arguments_are_a_caller_error(make_host: MakeHost) -> None:
+    host = await make_host(Recorder())
+    with pytest.raises(TypeError, match="needs argument 'event'"):
+        await host.hook.on_session_created()
+
+
+# -- world filter ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ({}, ["second", "recorder"]),
+        ({"behavior": {}}, ["second", "recorder"]),
+        ({"behavior": {"enabledPlugins": ["recorder"]}}, ["recorder"]),
+        ({"behavior": {"enabledPlugins": []}}, []),
+        ({"behavior": {"enabledPlugins": "recorder"}}, []),
+        ({"behavior": {"enabledPlugins": ["recorder", 3]}}, []),
+        ({"behavior": {"enabledPlugins": None}}, []),
+        ({"behavior": ["enabledPlugins"]}, []),
+        ("not a mapping", []),
+    ],
+    ids=["no-behavior", "no-list", "listed", "empty", "string", "mixed", "null", "behavior-list", "meta-str"],
+)
+async def test_world_enablement_filters_dispatch_and_fails_closed(
+    make_host: MakeHost, meta: Any, expected: list[str]
+) -> None:
+    host = await make_host(Recorder(), Second())
+    world = host.world_scope(1, meta)
+    assert await host.hook.on_session_created(event=created(), world=world) == expected
+
+
+def test_malformed_world_enablement_logs_a_warning() -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        scope = WorldScope.from_meta(9, {"behavior": {"enabledPlugins": {"weather": True}}})
+    assert scope.enabled == frozenset()
+    assert logs[0]["log_level"] == "warning"
+    assert (logs[0]["world_id"], logs[0]["path"]) == (9, "meta.behavior.enabledPlugins")
+
+
+def test_core_builtins_are_never_filtered_by_a_world() -> None:
+    assert WorldScope(1, frozenset()).allows("core")
+    assert not WorldScope(1, frozenset()).allows("weather")
