@@ -1,0 +1,255 @@
+"""``GameService``: the game operations behind the HTTP API, publishing a typed event after each commit.
+
+Events go out only after the write committed, once per event type per commit, and a failing ``publish`` is
+logged and swallowed: the write already happened and the caller must not see it as failed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pixsim_hooks._events import (
+    InteractionExecuted,
+    LocationChanged,
+    NpcSpawned,
+    SessionCreated,
+    SessionUpdated,
+    WorldTimeAdvanced,
+)
+from pixsim_hooks._exceptions import NotFoundError
+from pixsim_hooks._snapshots import (
+    GenerationRequest,
+    GenerationSnapshot,
+    LocationSnapshot,
+    NpcSnapshot,
+    SessionChange,
+    SessionSnapshot,
+    WorldSnapshot,
+)
+from pixsim_hooks.backend._session_store import SessionWrite
+from pixsim_hooks.backend._store import SqlStorage
+
+__all__ = ["GameService", "Publish", "drop_events"]
+
+Publish = Callable[[object], Awaitable[None]]
+JSONMap = Mapping[str, Any]
+NPC_KEY = re.compile(r"npc:(?P<id>[0-9]+)")
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+PlacedT = TypeVar("PlacedT", LocationSnapshot, NpcSnapshot)
+
+
+async def drop_events(event: object) -> None:
+    """The default ``publish``: events are dropped until a plugin host is attached."""
+
+
+class GameService:
+    """Game operations over a :class:`SqlStorage` (or a sessionmaker to build one), publishing events."""
+
+    def __init__(self, storage: SqlStorage | async_sessionmaker[AsyncSession], publish: Publish = drop_events) -> None:
+        self.storage = storage if isinstance(storage, SqlStorage) else SqlStorage(storage)
+        self._publish = publish
+
+    # -- worlds
+    async def create_world(self, name: str, meta: JSONMap | None = None) -> WorldSnapshot:
+        return await self.storage.worlds.create_world(name, meta)
+
+    async def get_world(self, world_id: int) -> WorldSnapshot:
+        return _found(await self.storage.worlds.get_world(world_id), f"world {world_id}")
+
+    async def list_worlds(self, *, limit: int | None = None, offset: int = 0) -> tuple[WorldSnapshot, ...]:
+        return await self.storage.worlds.list_worlds(limit=limit, offset=offset)
+
+    async def update_world(self, world_id: int, **values: Any) -> WorldSnapshot:
+        return await self.storage.worlds.update_world(world_id, **values)
+
+    async def delete_world(self, world_id: int) -> None:
+        await self.storage.worlds.delete_world(world_id)
+
+    # -- locations (addressed within their world: a location of another world is not found)
+    async def create_location(self, world_id: int, name: str, meta: JSONMap | None = None) -> LocationSnapshot:
+        return await self.storage.worlds.create_location(world_id, name, meta)
+
+    async def list_locations(
+        self, world_id: int, *, limit: int | None = None, offset: int = 0
+    ) -> tuple[LocationSnapshot, ...]:
+        await self.get_world(world_id)
+        return await self.storage.worlds.list_locations(world_id, limit=limit, offset=offset)
+
+    async def get_location(self, world_id: int, location_id: int) -> LocationSnapshot:
+        location = await self.storage.worlds.get_location(location_id)
+        return _found(_in_world(location, world_id), f"location {location_id} in world {world_id}")
+
+    async def update_location(self, world_id: int, location_id: int, **values: Any) -> LocationSnapshot:
+        await self.get_location(world_id, location_id)
+        return await self.storage.worlds.update_location(location_id, **values)
+
+    async def delete_location(self, world_id: int, location_id: int) -> None:
+        await self.get_location(world_id, location_id)
+        await self.storage.worlds.delete_location(location_id)
+
+    # -- NPCs
+    async def create_npc(self, world_id: int, name: str, meta: JSONMap | None = None) -> NpcSnapshot:
+        npc = await self.storage.npcs.create_npc(world_id, name, meta)
+        await self._emit(NpcSpawned(world_id=npc.world_id, npc=npc))
+        return npc
+
+    async def list_npcs(self, world_id: int, *, limit: int | None = None, offset: int = 0) -> tuple[NpcSnapshot, ...]:
+        await self.get_world(world_id)
+        return await self.storage.npcs.list_npcs(world_id, limit=limit, offset=offset)
+
+    async def get_npc(self, world_id: int, npc_id: int) -> NpcSnapshot:
+        npc = await self.storage.npcs.get_npc(npc_id)
+        return _found(_in_world(npc, world_id), f"NPC {npc_id} in world {world_id}")
+
+    async def update_npc(self, world_id: int, npc_id: int, **values: Any) -> NpcSnapshot:
+        await self.get_npc(world_id, npc_id)
+        return await self.storage.npcs.update_npc(npc_id, **values)
+
+    async def delete_npc(self, world_id: int, npc_id: int) -> None:
+        await self.get_npc(world_id, npc_id)
+        await self.storage.npcs.delete_npc(npc_id)
+
+    # -- sessions
+    async def create_session(
+        self, world_id: int, *, flags: JSONMap | None = None, relationships: JSONMap | None = None
+    ) -> SessionSnapshot:
+        session = await self.storage.sessions.create_session(world_id, flags=flags, relationships=relationships)
+        await self._emit(SessionCreated(world_id=session.world_id, session=session))
+        return session
+
+    async def get_session(self, session_id: int) -> SessionSnapshot:
+        return _found(await self.storage.sessions.get_session(session_id), f"session {session_id}")
+
+    async def delete_session(self, session_id: int) -> None:
+        await self.storage.sessions.delete_session(session_id)
+
+    async def apply_change(self, session_id: int, change: SessionChange) -> SessionSnapshot:
+        """Apply ``change`` (version-checked); publish SessionUpdated, and WorldTimeAdvanced if time moved."""
+        return (await self._commit(session_id, change)).after
+
+    async def set_flags(
+        self, session_id: int, patch: JSONMap, *, expected_version: int | None = None
+    ) -> SessionSnapshot:
+        """Merge ``patch`` into the session's flags: a None value deletes that key."""
+        change = SessionChange(
+            set_flags={key: value for key, value in patch.items() if value is not None},
+            delete_flags=tuple(key for key, value in patch.items() if value is None),
+            expected_version=expected_version,
+        )
+        return await self.apply_change(session_id, change)
+
+    async def change_relationship(
+        self,
+        session_id: int,
+        npc_key: str,
+        deltas: Mapping[str, float],
+        *,
+        expected_version: int | None = None,
+    ) -> SessionSnapshot:
+        """Add ``deltas`` to the metrics of ``npc_key`` (``"npc:<id>"``, an NPC of the session's world)."""
+        session = await self.get_session(session_id)
+        await self.get_npc(session.world_id, _npc_id(npc_key))
+        change = SessionChange(relationship_deltas={npc_key: dict(deltas)}, expected_version=expected_version)
+        return await self.apply_change(session_id, change)
+
+    async def advance_time(
+        self, session_id: int, seconds: float, *, expected_version: int | None = None
+    ) -> SessionSnapshot:
+        change = SessionChange(world_time_delta=seconds, expected_version=expected_version)
+        return await self.apply_change(session_id, change)
+
+    async def execute_interaction(
+        self,
+        session_id: int,
+        npc_id: int,
+        interaction: str,
+        *,
+        payload: JSONMap | None = None,
+        relationship_deltas: Mapping[str, float] | None = None,
+        expected_version: int | None = None,
+    ) -> SessionSnapshot:
+        """The player interacts with an NPC of the session's world; optional deltas apply first."""
+        session = await self.get_session(session_id)
+        await self.get_npc(session.world_id, npc_id)
+        deltas = {f"npc:{npc_id}": dict(relationship_deltas)} if relationship_deltas else {}
+        write = await self._commit(
+            session_id, SessionChange(relationship_deltas=deltas, expected_version=expected_version)
+        )
+        event = InteractionExecuted(session.world_id, session_id, npc_id, interaction, payload or {})
+        await self._emit(event)
+        return write.after
+
+    async def move_player(
+        self, session_id: int, location_id: int, *, expected_version: int | None = None
+    ) -> SessionSnapshot:
+        """Move the player to a location of the session's world (kept in ``flags["location_id"]``)."""
+        session = await self.get_session(session_id)
+        await self.get_location(session.world_id, location_id)
+        change = SessionChange(set_flags={"location_id": location_id}, expected_version=expected_version)
+        write = await self._commit(session_id, change)
+        previous = write.before.flags.get("location_id")
+        previous_id = previous if isinstance(previous, int) and not isinstance(previous, bool) else None
+        await self._emit(LocationChanged(session.world_id, session_id, location_id, previous_location_id=previous_id))
+        return write.after
+
+    # -- generations
+    async def submit_generation(self, request: GenerationRequest) -> GenerationSnapshot:
+        """Record a pending generation: the HTTP API and ``ctx.generation.submit`` both land here."""
+        return await self.storage.generations.submit(request)
+
+    async def get_generation(self, generation_id: int) -> GenerationSnapshot:
+        return _found(await self.storage.generations.get(generation_id), f"generation {generation_id}")
+
+    # -- events
+    async def _commit(self, session_id: int, change: SessionChange) -> SessionWrite:
+        write = await self.storage.sessions.write(session_id, change)
+        if write.after is not write.before:
+            await self._emit(*_session_events(write, change))
+        return write
+
+    async def _emit(self, *events: object) -> None:
+        for event in events:
+            try:
+                await self._publish(event)
+            except Exception:
+                log.exception("event publish failed", event_type=type(event).__name__)
+
+
+def _session_events(write: SessionWrite, change: SessionChange) -> list[object]:
+    before, after = write.before, write.after
+    changed = tuple(
+        part
+        for part, touched in (
+            ("flags", bool(change.set_flags or change.delete_flags)),
+            ("relationships", bool(change.relationship_deltas)),
+            ("world_time", after.world_time != before.world_time),
+        )
+        if touched
+    )
+    events: list[object] = [SessionUpdated(world_id=after.world_id, session=after, changed=changed)]
+    if after.world_time != before.world_time:
+        events.append(WorldTimeAdvanced(after.world_id, after.id, previous=before.world_time, current=after.world_time))
+    return events
+
+
+def _found(value: T | None, what: str) -> T:
+    if value is None:
+        raise NotFoundError(f"{what} not found")
+    return value
+
+
+def _in_world(snapshot: PlacedT | None, world_id: int) -> PlacedT | None:
+    return snapshot if snapshot is not None and snapshot.world_id == world_id else None
+
+
+def _npc_id(npc_key: str) -> int:
+    match = NPC_KEY.fullmatch(npc_key)
+    if match is None:
+        raise NotFoundError(f"relationship key {npc_key!r} names no NPC (expected 'npc:<id>')")
+    return int(match["id"])
