@@ -58,6 +58,13 @@ from pixsim_hooks._exceptions import (
     StaleWriteError,
     UnknownPluginError,
 )
+from pixsim_hooks._fastapi import (
+    PLUGIN_ADMIN_PREFIX,
+    PLUGIN_API_PREFIX,
+    PluginMiddleware,
+    get_plugin_context,
+    mount_plugin_routers,
+)
 from pixsim_hooks._frozen import FrozenDict, freeze, thaw
 from pixsim_hooks._health import FailureRecord, Outcome, PluginHealth
 from pixsim_hooks._host import PluginHost, PluginInfo, PluginState, create_host
@@ -117,6 +124,8 @@ __all__ = [
     "NpcSpawned",
     "NpcStore",
     "Outcome",
+    "PLUGIN_ADMIN_PREFIX",
+    "PLUGIN_API_PREFIX",
     "Permission",
     "PermissionDenied",
     "PixsimHooksError",
@@ -127,6 +136,7 @@ __all__ = [
     "PluginKind",
     "PluginLoadError",
     "PluginManifest",
+    "PluginMiddleware",
     "PluginNotEnabled",
     "PluginState",
     "ProcessRuntime",
@@ -149,6 +159,8 @@ __all__ = [
     "WorldTimeAdvanced",
     "create_host",
     "freeze",
+    "get_plugin_context",
     "hookimpl",
+    "mount_plugin_routers",
     "thaw",
 ]

@@ -125,6 +125,22 @@ class HookCaller:
                 results.append(result)
         return results
 
+    def collect_sync(self, *, world: WorldScope | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Like :meth:`call_sync`, pairing each non-None result with the plugin id (start-up paths, not hot)."""
+        spec_args = self._spec_args(kwargs)
+        pairs: list[tuple[str, Any]] = []
+        for impl in self._participants(world):
+            try:
+                result = impl.fn(*impl.args(spec_args, kwargs))
+            except Exception as exc:
+                self._failed(impl, exc, world)
+                continue
+            if type(result) is CoroutineType:
+                self._sync_got_coroutine(impl, result, world)
+            elif result is not None:
+                pairs.append((impl.plugin_id, result))
+        return pairs
+
     async def __call__(self, *, world: WorldScope | None = None, **kwargs: Any) -> list[Any]:
         if self._host.telemetry.tracer is not None:
             return await self._traced_async(world, kwargs)

@@ -289,6 +289,16 @@ class PluginHost:
             denial = PermissionDenied(pid, None, "manifest", "rewrite")
             self.health.record_denial(denial)
 
+    @property
+    def load_order(self) -> tuple[str, ...]:
+        """Ids of the plugins that passed the pre-load checks, dependencies first."""
+        return tuple(self._order)
+
+    @property
+    def storage(self) -> Storage:
+        """The game storage the host's capabilities read and write (host-side glue only; never given to plugins)."""
+        return self._storage
+
     # -- queries ----------------------------------------------------------------------------------------------
     def _entry(self, plugin_id: str) -> _Entry:
         try:

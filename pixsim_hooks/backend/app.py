@@ -1,27 +1,46 @@
 """The FastAPI application factory of the reference game backend.
 
-``create_app()`` builds an app whose lifespan opens the database, creates the schema and puts the game
-service on ``app.state``; nothing is global, so tests and servers can build as many apps as they like.
+``create_app()`` builds an app whose lifespan opens the database, creates the schema, loads the plugin host on
+the real store, mounts the plugins' routers and wires committed events to the plugins' event hooks. Nothing is
+global, so tests and servers can build as many apps as they like.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import importlib.metadata
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from pixsim_hooks._fastapi import PluginMiddleware, mount_plugin_routers
+from pixsim_hooks._host import PluginHost, create_host
 from pixsim_hooks._settings import Settings
 from pixsim_hooks.backend._api import API_PREFIX, OPENAPI_TAGS, api_router, install_problem_handlers
+from pixsim_hooks.backend._api._admin import require_admin
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
-from pixsim_hooks.backend._services import GameService, Publish, drop_events
+from pixsim_hooks.backend._event_bridge import host_publisher
+from pixsim_hooks.backend._services import GameService, Publish
 from pixsim_hooks.backend._store import SqlStorage
 
 __all__ = ["create_app", "lifespan"]
 
 
-def create_app(settings: Settings | None = None, *, publish: Publish | None = None) -> FastAPI:
-    """Build the backend app. ``publish`` receives each typed event after its commit (default: dropped)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    publish: Publish | None = None,
+    plugins: Iterable[object] = (),
+    entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+) -> FastAPI:
+    """Build the backend app.
+
+    ``plugins`` are registered explicitly and ``entry_points`` default to the installed ``pixsim_hooks.plugins``
+    group (pass ``[]`` for none). ``publish`` replaces event delivery to the plugins (tests only).
+    """
     app = FastAPI(
         title="PixSim reference backend",
         version="0.1.0",
@@ -30,22 +49,44 @@ def create_app(settings: Settings | None = None, *, publish: Publish | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings if settings is not None else Settings()
-    app.state.publish = publish if publish is not None else drop_events
+    app.state.publish = publish
+    app.state.host_options = {
+        "plugins": list(plugins),
+        "entry_points": entry_points,
+        "tracer_provider": tracer_provider,
+        "meter_provider": meter_provider,
+    }
     install_problem_handlers(app)
+    app.add_middleware(PluginMiddleware)
     app.include_router(api_router(), prefix=API_PREFIX)
     return app
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database and build the service on ``app.state``; dispose of the engine on shutdown."""
+    """Open the database, load the plugin host on it, build the service; shut both down at the end."""
     settings: Settings = app.state.settings
     engine = create_engine(settings.database_url)
     try:
         await create_schema(engine)
         storage = SqlStorage(create_sessionmaker(engine))
+        host = await _start_host(app, settings, storage)
+        publish = app.state.publish or host_publisher(host)
         app.state.engine, app.state.storage = engine, storage
-        app.state.service = GameService(storage, app.state.publish)
-        yield
+        app.state.service = GameService(storage, publish)
+        try:
+            yield
+        finally:
+            await host.shutdown()
     finally:
         await engine.dispose()
+
+
+async def _start_host(app: FastAPI, settings: Settings, storage: SqlStorage) -> PluginHost:
+    host = create_host(settings, storage=storage, **app.state.host_options)
+    await host.load()
+    app.state.host = host
+    if not getattr(app.state, "plugin_routes_mounted", False):  # a second lifespan must not mount them twice
+        mount_plugin_routers(app, host, admin_guard=Depends(require_admin))
+        app.state.plugin_routes_mounted = True
+    return host

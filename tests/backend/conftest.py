@@ -70,7 +70,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 async def app(database_url: str, recorder: Recorder) -> AsyncIterator[FastAPI]:
-    app = create_app(Settings(database_url=database_url), publish=recorder)
+    app = create_app(Settings(database_url=database_url), publish=recorder, entry_points=[])
     # httpx's ASGITransport does not run the lifespan; run it around the test ourselves.
     async with app.router.lifespan_context(app):
         yield app

@@ -12,13 +12,13 @@ from sqlalchemy.engine import make_url
 
 import pixsim_hooks.backend as backend
 from pixsim_hooks._settings import Settings
-from pixsim_hooks.backend import GameService, SqlStorage, create_app, drop_events
+from pixsim_hooks.backend import GameService, SqlStorage, create_app
 from tests.backend.conftest import Recorder
 
 
 async def test_the_lifespan_puts_settings_engine_storage_and_service_on_app_state(database_url: str) -> None:
     settings = Settings(database_url=database_url)
-    app = create_app(settings)
+    app = create_app(settings, entry_points=[])
 
     async with app.router.lifespan_context(app):
         assert app.state.settings is settings
@@ -29,10 +29,6 @@ async def test_the_lifespan_puts_settings_engine_storage_and_service_on_app_stat
         assert pool.checkedin() >= 1  # the schema was created through it
 
     assert pool.checkedin() == 0  # disposed on shutdown
-
-
-def test_without_a_publish_events_are_dropped_by_default() -> None:
-    assert create_app(Settings()).state.publish is drop_events
 
 
 def test_each_call_builds_an_independent_app() -> None:
@@ -93,7 +89,7 @@ async def _serve(app: FastAPI, sock: socket.socket) -> tuple[uvicorn.Server, asy
 
 async def test_a_real_uvicorn_server_serves_the_api_over_tcp(database_url: str) -> None:
     recorder = Recorder()
-    app = create_app(Settings(database_url=database_url), publish=recorder)
+    app = create_app(Settings(database_url=database_url), publish=recorder, entry_points=[])
     sock = _free_socket()
     port = sock.getsockname()[1]
     server, task = await _serve(app, sock)
@@ -119,7 +115,7 @@ async def test_a_failing_publish_does_not_fail_the_request(database_url: str) ->
     async def broken(event: object) -> None:
         raise RuntimeError("subscriber down")
 
-    app = create_app(Settings(database_url=database_url), publish=broken)
+    app = create_app(Settings(database_url=database_url), publish=broken, entry_points=[])
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport) as client:
         world = await client.post("http://test/api/v1/worlds", json={"name": "Harbor"})

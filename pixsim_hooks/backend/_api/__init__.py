@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pixsim_hooks.backend._api import _generations, _locations, _npcs, _sessions, _worlds
+from pixsim_hooks.backend._api import _admin, _generations, _locations, _npcs, _sessions, _worlds
 from pixsim_hooks.backend._api._problems import install_problem_handlers, problem_response, problems
 
 __all__ = ["API_PREFIX", "OPENAPI_TAGS", "api_router", "install_problem_handlers", "problem_response"]
@@ -19,12 +19,13 @@ OPENAPI_TAGS = [
         "description": "Play sessions: flags, relationships and world time, version-checked.",
     },
     {"name": "generations", "description": "Content generation requests."},
+    {"name": "admin", "description": "Plugins, their health, and per-world enablement (admin token)."},
 ]
 
 
 def api_router() -> APIRouter:
     """A fresh router with every game route, for mounting at :data:`API_PREFIX`."""
     router = APIRouter(responses=problems(422, 500))
-    for module in (_worlds, _locations, _npcs, _sessions, _generations):
+    for module in (_worlds, _locations, _npcs, _sessions, _generations, _admin):
         router.include_router(module.router)
     return router

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pixsim_hooks._exceptions import NotFoundError, StaleWriteError
+from pixsim_hooks._exceptions import ConfigError, NotFoundError, StaleWriteError
 from pixsim_hooks.backend._api._schemas import Problem, ValidationProblem
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "install_problem_handlers", "problem_response", "problems"]
@@ -64,6 +64,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(StaleWriteError, _stale_write)
+    app.add_exception_handler(ConfigError, _bad_config)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
@@ -76,6 +77,11 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
 
 async def _stale_write(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(409, str(exc))
+
+
+async def _bad_config(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConfigError)
+    return problem_response(422, str(exc), errors=[{"loc": exc.path.split("."), "msg": str(exc), "type": "config"}])
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
