@@ -19,7 +19,7 @@ import structlog
 
 import hookspecs
 from hookspecs import PROJECT_NAME, contract_of
-from pixsim_hooks._behavior_registry import BehaviorEntry, BehaviorRegistry
+from pixsim_hooks._behavior_registry import BehaviorEntry, BehaviorExtensionAPI, BehaviorRegistry
 from pixsim_hooks._context import ContextServices, PluginContext, build_context
 from pixsim_hooks._dispatch import HookCaller, HookRelay, await_by, outcome_of
 from pixsim_hooks._exceptions import (
@@ -31,7 +31,7 @@ from pixsim_hooks._exceptions import (
 )
 from pixsim_hooks._health import HealthBook
 from pixsim_hooks._loading import Candidate, dependency_order, discover, policy_refusal
-from pixsim_hooks._manifest import PluginManifest
+from pixsim_hooks._manifest import CORE_PLUGIN_ID, PluginManifest
 from pixsim_hooks._permissions import Permission, resolve_permissions
 from pixsim_hooks._settings import Settings
 from pixsim_hooks._storage import Storage
@@ -344,9 +344,11 @@ class PluginHost:
         A plugin that is not enabled (globally or for ``world``) is not called; a failure, denial or missed
         deadline is recorded against the plugin and ``fallback`` returned (condition → False, scoring → 1.0, ...).
         """
-        ctx = self.dispatch_context(entry.plugin_id, entry.kind.value)
-        if ctx is None or (world is not None and not world.allows(entry.plugin_id)):
-            return fallback
+        ctx: PluginContext | None = None
+        if entry.plugin_id != CORE_PLUGIN_ID:  # built-ins take no context and are never filtered
+            ctx = self.dispatch_context(entry.plugin_id, entry.kind.value)
+            if ctx is None or (world is not None and not world.allows(entry.plugin_id)):
+                return fallback
         try:
             result = entry.fn(ctx, *args)
             if type(result) is CoroutineType:
@@ -356,6 +358,11 @@ class PluginHost:
             self.health.record_failure(entry.plugin_id, entry.id, outcome_of(exc), exc, world_id)
             return fallback
         return result
+
+    def core_behavior(self) -> BehaviorExtensionAPI:
+        """The BehaviorExtensionAPI of PixSim's own built-ins (namespace ``core``), for the backend to register
+        them the same way plugins register theirs. Their functions are called with ``ctx=None``."""
+        return BehaviorExtensionAPI(CORE_PLUGIN_ID, self.behavior, self.health.record_denial)
 
     def world_scope(self, world_id: int | None, meta: Any) -> WorldScope:
         return WorldScope.from_meta(world_id, meta)
