@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -23,7 +24,7 @@ from fastapi.routing import APIRouter
 from pixsim_hooks._context import PluginContext
 from pixsim_hooks._exceptions import PermissionDenied, PluginNotEnabled, UnknownPluginError
 from pixsim_hooks._health import Outcome
-from pixsim_hooks._host import PluginHost, PluginState
+from pixsim_hooks._host import PluginHost
 
 __all__ = [
     "PLUGIN_ADMIN_PREFIX",
@@ -61,34 +62,31 @@ def host_of(request: Request) -> PluginHost:
     return host
 
 
-def get_plugin_context(plugin_id: str) -> Callable[[Request], PluginContext]:
-    """A FastAPI dependency giving ``plugin_id``'s own context; 404 while the plugin is not enabled."""
+@functools.cache
+def get_plugin_context(plugin_id: str) -> Callable[[Request], Awaitable[PluginContext]]:
+    """A FastAPI dependency giving ``plugin_id``'s own context.
 
-    def plugin_context(request: Request) -> PluginContext:
+    404 while the plugin is not enabled, and for a ``{world_id}`` in the path whose world has not enabled it. The
+    host mounts the plugin's router with this same dependency, and FastAPI solves one dependency once per request,
+    so a handler that asks for ``ctx`` costs nothing more than the gate (one function object per plugin id).
+    """
+
+    # async on purpose: FastAPI runs a sync dependency in its threadpool, a thread hop on every request.
+    async def plugin_context(request: Request) -> PluginContext:
+        host = host_of(request)
         try:
-            return host_of(request).context(plugin_id)
+            ctx = host.context(plugin_id)
         except (PluginNotEnabled, UnknownPluginError):
             raise HTTPException(404, f"plugin {plugin_id!r} is not enabled") from None
+        raw = request.path_params.get("world_id")
+        if raw is not None:
+            world = await host.storage.worlds.get_world(int(raw)) if str(raw).isdigit() else None
+            if world is None or not host.world_scope(world.id, world.meta).allows(plugin_id):
+                raise HTTPException(404, f"world {raw} has not enabled plugin {plugin_id!r}")
+        return ctx
 
     plugin_context.__name__ = f"plugin_context_{plugin_id.replace('-', '_')}"
     return plugin_context
-
-
-def _gate(plugin_id: str) -> Callable[[Request], Awaitable[None]]:
-    """Router dependency: the plugin must be enabled, and enabled for ``{world_id}`` when the path has one."""
-
-    async def plugin_gate(request: Request) -> None:
-        host = host_of(request)
-        if host.plugin(plugin_id).state is not PluginState.ENABLED:
-            raise HTTPException(404, f"plugin {plugin_id!r} is not enabled")
-        raw = request.path_params.get("world_id")
-        if raw is None:
-            return
-        world = await host.storage.worlds.get_world(int(raw)) if str(raw).isdigit() else None
-        if world is None or not host.world_scope(world.id, world.meta).allows(plugin_id):
-            raise HTTPException(404, f"world {raw} has not enabled plugin {plugin_id!r}")
-
-    return plugin_gate
 
 
 def mount_plugin_routers(app: FastAPI, host: PluginHost, *, admin_guard: Any = None) -> list[str]:
@@ -109,7 +107,7 @@ def _mount(app: FastAPI, host: PluginHost, plugin_id: str, router: Any, prefix: 
         exc = TypeError(f"provide_router returned {type(router).__name__}, not a fastapi.APIRouter")
         host.health.record_failure(plugin_id, "provide_router", Outcome.ERROR, exc)
         return False
-    dependencies = [*guards, Depends(_gate(plugin_id))]
+    dependencies = [*guards, Depends(get_plugin_context(plugin_id))]
     app.include_router(router, prefix=f"{prefix}/{plugin_id}", dependencies=dependencies, tags=[f"plugin:{plugin_id}"])
     return True
 
