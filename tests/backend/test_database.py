@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,10 +17,11 @@ async def _pragma(engine: AsyncEngine, name: str) -> object:
 
 
 @pytest.fixture
-def sqlite_engine(engine: AsyncEngine) -> AsyncEngine:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite connection settings")
-    return engine
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """Always a SQLite file, whatever database the rest of the suite runs on: these are SQLite's settings."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'settings.sqlite3'}")
+    yield engine
+    await engine.dispose()
 
 
 async def test_sqlite_connections_use_wal_so_readers_do_not_block_the_writer(sqlite_engine: AsyncEngine) -> None:
