@@ -64,3 +64,14 @@ def test_resolving_keeps_known_expands_groups_and_reports_unknown() -> None:
         Permission.EVENT_SUBSCRIBE,
     }
     assert unknown == ("npc:write", "*")
+
+
+def test_the_documented_permission_table_matches_the_code() -> None:
+    from pathlib import Path
+
+    doc = Path(__file__).parents[2].joinpath("docs", "plugin-model.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in doc.splitlines() if line.startswith("| `")}
+    for permission in Permission:
+        row = rows[permission.value]
+        for capability, members in permission.members.items():
+            assert all(f"`ctx.{capability}.{m}`" in row for m in members), permission
