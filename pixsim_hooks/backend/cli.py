@@ -1,0 +1,159 @@
+"""``pixsim-hooks``: serve the reference backend, seed a demo world, inspect the installed plugins.
+
+Every command reads its settings from the ``PIXSIM_*`` environment (see the README); the database is
+``PIXSIM_DATABASE_URL`` (default: ``./pixsim.sqlite3``). Exit codes: 0 done, 1 the command failed (database
+unreachable, a plugin quarantined), 2 bad invocation or settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from pixsim_hooks import ConfigError, Settings
+from pixsim_hooks.backend._cli_common import EXIT_CONFIG, configure_logging, fail, load_settings, shown_url
+from pixsim_hooks.backend._cli_plugins import plugins_app
+from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
+from pixsim_hooks.backend._demo import DEMO_WORLD_NAME, DemoWorld, find_demo_world, seed_demo_world
+from pixsim_hooks.backend._services import GameService
+from pixsim_hooks.backend._store import SqlStorage
+
+__all__ = ["app"]
+
+APP_FACTORY = "pixsim_hooks.backend.app:create_app"  # an import string, so that --reload can re-import it
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="pixsim-hooks",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(plugins_app)
+
+
+@app.callback()
+def main() -> None:
+    """The PixSim reference backend and its plugin host. Settings come from PIXSIM_* environment variables."""
+    configure_logging(load_settings())
+
+
+# -- database access shared by the commands ----------------------------------------------------------------------
+@asynccontextmanager
+async def _game_service(settings: Settings) -> AsyncIterator[GameService]:
+    """The game service on the configured database, with the schema created (a fresh file works)."""
+    try:
+        engine = create_engine(settings.database_url)
+    except (ConfigError, ArgumentError) as exc:
+        fail(f"PIXSIM_DATABASE_URL: {exc}", code=EXIT_CONFIG)
+    _require_sqlite_directory(engine.url)
+    try:
+        await create_schema(engine)
+        yield GameService(SqlStorage(create_sessionmaker(engine)))
+    finally:
+        await engine.dispose()
+
+
+def _require_sqlite_directory(url: URL) -> None:
+    # SQLite creates the file but not its directory. Saying so beats the driver's "unable to open database file",
+    # and no connection is tried (aiosqlite can report a failed connect after the event loop has closed).
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).parent.is_dir():
+        fail(f"the directory of the SQLite database {url.database!r} does not exist")
+
+
+def _run_on_database(settings: Settings, work: Callable[[GameService], Awaitable[T]]) -> T:
+    """Run ``work`` against the game service; a database that cannot be used exits 1 with the cause."""
+
+    async def run() -> T:
+        async with _game_service(settings) as service:
+            return await work(service)
+
+    try:
+        return asyncio.run(run())
+    except (SQLAlchemyError, OSError) as exc:
+        cause = getattr(exc, "orig", None) or exc  # the driver's own message, not SQLAlchemy's SQL dump
+        fail(f"cannot use the database {shown_url(settings.database_url)}: {cause}")
+    except ModuleNotFoundError as exc:  # e.g. a postgresql URL without the [postgres] extra
+        fail(f"PIXSIM_DATABASE_URL needs a driver that is not installed: {exc.name}", code=EXIT_CONFIG)
+
+
+# -- serve -------------------------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
+    reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart when the code changes.")] = False,
+) -> None:
+    """Serve the backend over HTTP (uvicorn) with every installed plugin; the API is under /api/v1."""
+    settings = load_settings()
+    _run_on_database(settings, _reachable)  # fail here, clearly, rather than in the server's lifespan
+    Console(stderr=True).print(
+        f"Serving http://{host}:{port}/api/v1 (docs: /docs) on {shown_url(settings.database_url)}"
+    )
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=reload)
+
+
+async def _reachable(service: GameService) -> None:
+    await service.list_worlds(limit=1)
+
+
+# -- seed-demo ---------------------------------------------------------------------------------------------------
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo world "Demo Harbor": 3 locations, 4 NPCs with behavior preferences and a session.
+
+    Idempotent: when a world named "Demo Harbor" exists it says so and changes nothing (exit 0).
+    """
+    settings = load_settings()
+    seeded = _run_on_database(settings, _seed_once)
+    console = Console()
+    if isinstance(seeded, DemoWorld):
+        console.print(demo_table(seeded))
+        console.print(_next_steps(seeded), soft_wrap=True)  # keep the curl lines whole for copy and paste
+    else:
+        console.print(
+            f"World {DEMO_WORLD_NAME!r} already exists (id {seeded}) in {shown_url(settings.database_url)}; "
+            "nothing to do."
+        )
+
+
+async def _seed_once(service: GameService) -> DemoWorld | int:
+    """The new demo world, or the id of the one already there."""
+    existing = await find_demo_world(service)
+    if existing is not None:
+        return existing.id
+    return await seed_demo_world(service)
+
+
+def demo_table(demo: DemoWorld) -> Table:
+    table = Table(title=f"Seeded {demo.world.name!r}")
+    table.add_column("kind", style="bold")
+    table.add_column("id", justify="right")
+    table.add_column("name")
+    table.add_column("details")
+    plugins = ", ".join(demo.world.meta["behavior"]["enabledPlugins"])
+    table.add_row("world", str(demo.world.id), demo.world.name, f"enabledPlugins: {plugins}")
+    for location in demo.locations:
+        table.add_row("location", str(location.id), location.name, str(location.meta.get("locationType", "")))
+    for npc in demo.npcs:
+        table.add_row("npc", str(npc.id), npc.name, str(npc.meta["behavior"]["routineId"]))
+    table.add_row("session", str(demo.session.id), "", f"player at location {demo.session.flags['location_id']}")
+    return table
+
+
+def _next_steps(demo: DemoWorld) -> str:
+    base = "http://127.0.0.1:8000/api/v1"
+    return (
+        f"Try: curl {base}/worlds/{demo.world.id}\n"
+        f"     curl -X POST {base}/plugins/stealth/sessions/{demo.session.id}/pickpocket "
+        f"-H 'content-type: application/json' -d '{{\"npc_id\": {demo.npcs[0].id}, \"skill\": 80}}'"
+    )

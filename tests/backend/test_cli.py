@@ -1,0 +1,164 @@
+"""The ``pixsim-hooks`` CLI, invoked as an operator would: seed-demo on a fresh database (twice), the installed
+plugins as the server would load them, and clear failures for bad settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from typer.testing import CliRunner, Result
+
+from pixsim_hooks.backend import SqlStorage, create_engine, create_sessionmaker
+from pixsim_hooks.backend.cli import app
+
+WIDE = {"COLUMNS": "240"}  # rich wraps tables to the terminal; keep each row on one line
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures structlog for its process; give the rest of the suite its configuration back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+async def invoke(*args: str, **env: str) -> Result:
+    """Run the CLI in a worker thread: its commands call ``asyncio.run`` and this test's loop is running."""
+    runner = CliRunner()
+    return await asyncio.to_thread(lambda: runner.invoke(app, list(args), env={**WIDE, **env}))
+
+
+@pytest.fixture
+async def seeded_storage(database_url: str) -> AsyncIterator[SqlStorage]:
+    """The store on the database ``seed-demo`` was pointed at (open it only after the CLI created the schema)."""
+    engine = create_engine(database_url)
+    yield SqlStorage(create_sessionmaker(engine))
+    await engine.dispose()
+
+
+def row_of(output: str, plugin_id: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(f"│ {plugin_id} "))
+
+
+# -- seed-demo ------------------------------------------------------------------------------------------------------
+async def test_seed_demo_creates_the_demo_world_on_a_fresh_database(
+    database_url: str, seeded_storage: SqlStorage
+) -> None:
+    result = await invoke("seed-demo", PIXSIM_DATABASE_URL=database_url)
+    assert result.exit_code == 0, result.output
+    assert "Seeded 'Demo Harbor'" in result.output
+    (world,) = await seeded_storage.worlds.list_worlds()
+    assert world.name == "Demo Harbor"
+    assert list(world.meta["behavior"]["enabledPlugins"]) == ["stealth", "audit"]
+    assert len(await seeded_storage.worlds.list_locations(world.id)) == 3
+    npcs = await seeded_storage.npcs.list_npcs(world.id)
+    assert len(npcs) == 4 and all(npc.meta["behavior"]["preferences"] for npc in npcs)
+    session = await seeded_storage.sessions.get_session(1)
+    assert session is not None and session.world_id == world.id
+
+
+async def test_seed_demo_a_second_time_says_so_and_changes_nothing(
+    database_url: str, seeded_storage: SqlStorage
+) -> None:
+    first = await invoke("seed-demo", PIXSIM_DATABASE_URL=database_url)
+    second = await invoke("seed-demo", PIXSIM_DATABASE_URL=database_url)
+    assert (first.exit_code, second.exit_code) == (0, 0), second.output
+    assert "already exists" in second.output
+    (world,) = await seeded_storage.worlds.list_worlds()
+    assert len(await seeded_storage.npcs.list_npcs(world.id)) == 4
+    assert await seeded_storage.sessions.get_session(2) is None
+
+
+async def test_the_demo_world_references_only_what_it_defines(database_url: str, seeded_storage: SqlStorage) -> None:
+    assert (await invoke("seed-demo", PIXSIM_DATABASE_URL=database_url)).exit_code == 0
+    (world,) = await seeded_storage.worlds.list_worlds()
+    behavior = world.meta["behavior"]
+    assert behavior["version"] == 2
+    categories = {category["id"] for category in behavior["activityCategories"]}
+    activities = {activity["id"] for activity in behavior["activities"]}
+    assert {activity["category"] for activity in behavior["activities"]} <= categories
+    (routine,) = behavior["routines"]
+    node_ids = {node["id"] for node in routine["nodes"]}
+    preferred = {p["activityId"] for node in routine["nodes"] for p in node.get("preferredActivities", ())}
+    assert preferred <= activities
+    assert {e["fromNodeId"] for e in routine["edges"]} | {e["toNodeId"] for e in routine["edges"]} <= node_ids
+    for npc in await seeded_storage.npcs.list_npcs(world.id):
+        assert npc.meta["behavior"]["routineId"] == routine["id"]
+        assert set(npc.meta["behavior"]["preferences"]["activityWeights"]) <= activities
+
+
+async def test_seed_demo_refuses_an_in_memory_database_with_exit_2() -> None:
+    result = await invoke("seed-demo", PIXSIM_DATABASE_URL="sqlite+aiosqlite:///:memory:")
+    assert result.exit_code == 2
+    assert "PIXSIM_DATABASE_URL" in result.output and "in-memory SQLite" in result.output
+
+
+async def test_seed_demo_into_a_missing_directory_exits_1_naming_it(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'game.sqlite3'}"
+    result = await invoke("seed-demo", PIXSIM_DATABASE_URL=url)
+    assert result.exit_code == 1
+    assert "does not exist" in result.output and "missing-dir" in result.output
+    assert "Traceback" not in result.output
+
+
+async def test_seed_demo_on_an_unreachable_server_exits_1_with_the_drivers_cause() -> None:
+    result = await invoke("seed-demo", PIXSIM_DATABASE_URL="postgresql://pixsim:hunter2@127.0.0.1:1/pixsim")
+    assert result.exit_code == 1
+    assert "cannot use the database" in result.output and "127.0.0.1:1" in result.output
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+
+
+# -- plugins --------------------------------------------------------------------------------------------------------
+async def test_plugins_list_shows_the_installed_contrib_plugins_enabled() -> None:
+    result = await invoke("plugins", "list")
+    assert result.exit_code == 0, result.output
+    stealth, audit = row_of(result.stdout, "stealth"), row_of(result.stdout, "audit")
+    assert "route" in stealth and "first_party" in stealth and "enabled" in stealth
+    assert "routes:register" in stealth
+    assert "event" in audit and "enabled" in audit and "event:subscribe" in audit
+
+
+async def test_plugins_list_shows_a_plugin_outside_the_allow_list_quarantined_with_the_reason() -> None:
+    result = await invoke("plugins", "list", PIXSIM_PLUGINS_ALLOW="audit")
+    assert result.exit_code == 0
+    stealth = row_of(result.stdout, "stealth")
+    assert "quarantined" in stealth and "not in PIXSIM_PLUGINS_ALLOW" in stealth
+    assert "enabled" in row_of(result.stdout, "audit")
+
+
+async def test_plugins_check_passes_when_every_plugin_loads() -> None:
+    result = await invoke("plugins", "check")
+    assert result.exit_code == 0, result.output
+    assert "load cleanly" in result.output
+
+
+async def test_plugins_check_exits_1_naming_each_quarantined_plugin_and_why() -> None:
+    result = await invoke("plugins", "check", PIXSIM_PLUGINS_DENY="stealth")
+    assert result.exit_code == 1
+    assert "quarantined stealth: denied by PIXSIM_PLUGINS_DENY" in result.output
+    assert "audit:" not in result.output
+
+
+# -- settings and invocation ----------------------------------------------------------------------------------------
+async def test_a_bad_setting_exits_2_naming_the_variable() -> None:
+    result = await invoke("plugins", "list", PIXSIM_HOOK_DEADLINE_MS="-5")
+    assert result.exit_code == 2
+    assert "PIXSIM_HOOK_DEADLINE_MS" in result.output and "Traceback" not in result.output
+
+
+async def test_serve_refuses_a_port_out_of_range_before_starting() -> None:
+    result = await invoke("serve", "--port", "70000")
+    assert result.exit_code == 2
+    assert "--port" in result.output and "65535" in result.output
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["seed-demo"], ["plugins"], ["plugins", "list"], ["plugins", "check"]]
+)
+async def test_every_command_explains_itself_with_help(command: list[str]) -> None:
+    result = await invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
