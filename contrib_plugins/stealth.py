@@ -22,6 +22,7 @@ from pixsim_hooks import (
     PluginContext,
     PluginManifest,
     PluginNotEnabled,
+    StaleWriteError,
     get_plugin_context,
     hookimpl,
 )
@@ -41,6 +42,7 @@ manifest = PluginManifest(
 
 ATTEMPTS_FLAG = "stealth_attempts"
 SUCCESSES_FLAG = "stealth_successes"
+MAX_ATTEMPTS = 20  # compare-and-set rounds before giving up with 409
 
 Ctx = Annotated[PluginContext, Depends(get_plugin_context(manifest.id))]
 
@@ -90,10 +92,8 @@ async def pickpocket(session_id: int, attempt: PickpocketAttempt, ctx: Ctx) -> P
     """One deterministic pickpocket attempt on ``attempt.npc_id``; the session's counts go up."""
     threshold = alertness(attempt.npc_id)
     success = attempt.skill >= threshold
-    record = await _read(ctx, session_id)
-    # The attempt is written first: when that write is refused (world has not enabled us) nothing has changed.
-    attempts = await _write(ctx, session_id, ATTEMPTS_FLAG, record.attempts + 1)
-    successes = await _write(ctx, session_id, SUCCESSES_FLAG, record.successes + 1) if success else record.successes
+    record = await _count_attempt(ctx, session_id, success)
+    attempts, successes = record.attempts, record.successes
     ctx.log.info("pickpocket", session_id=session_id, npc_id=attempt.npc_id, skill=attempt.skill, success=success)
     return PickpocketResult(
         session_id=session_id,
@@ -108,7 +108,8 @@ async def pickpocket(session_id: int, attempt: PickpocketAttempt, ctx: Ctx) -> P
 
 async def read_record(session_id: int, ctx: Ctx) -> StealthRecord:
     """The session's stealth counts (zero before the first attempt)."""
-    return await _read(ctx, session_id)
+    record, _ = await _read(ctx, session_id)
+    return record
 
 
 async def world_status(world_id: int, ctx: Ctx) -> WorldStatus:
@@ -116,27 +117,39 @@ async def world_status(world_id: int, ctx: Ctx) -> WorldStatus:
     return WorldStatus(plugin=ctx.plugin_id, world_id=world_id, enabled=True)
 
 
-async def _read(ctx: PluginContext, session_id: int) -> StealthRecord:
+async def _read(ctx: PluginContext, session_id: int) -> tuple[StealthRecord, int]:
+    """The counts and the session version they were read at."""
     session = await ctx.session.get_session(session_id)
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {session_id} not found")
     flags = session.flags
-    return StealthRecord(
+    record = StealthRecord(
         session_id=session_id,
         attempts=_count(flags.get(f"plugin:{ctx.plugin_id}:{ATTEMPTS_FLAG}")),
         successes=_count(flags.get(f"plugin:{ctx.plugin_id}:{SUCCESSES_FLAG}")),
     )
+    return record, session.version
 
 
-async def _write(ctx: PluginContext, session_id: int, key: str, value: int) -> int:
-    try:
-        await ctx.session.set_flag(session_id, key, value)
-    except NotFoundError as exc:  # deleted between our read and this write
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except PluginNotEnabled:
-        # The same answer the host gives on world-scoped paths: to a world without stealth this does not exist.
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "stealth is not enabled in this session's world") from None
-    return value
+async def _count_attempt(ctx: PluginContext, session_id: int, success: bool) -> StealthRecord:
+    """Compare-and-set both counters in one write; concurrent attempts retry instead of losing counts."""
+    for _ in range(MAX_ATTEMPTS):
+        record, version = await _read(ctx, session_id)
+        updated = StealthRecord(
+            session_id=session_id, attempts=record.attempts + 1, successes=record.successes + int(success)
+        )
+        values = {ATTEMPTS_FLAG: updated.attempts, SUCCESSES_FLAG: updated.successes}
+        try:
+            await ctx.session.set_flags(session_id, values, expected_version=version)
+        except StaleWriteError:
+            continue  # another writer got there first: read again
+        except NotFoundError as exc:  # deleted between our read and this write
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        except PluginNotEnabled:
+            # The same answer the host gives on world-scoped paths: to a world without stealth this does not exist.
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "stealth is not enabled in this session's world") from None
+        return updated
+    raise HTTPException(status.HTTP_409_CONFLICT, "the session kept changing; try the attempt again")
 
 
 def _count(value: Any) -> int:

@@ -132,6 +132,19 @@ class SessionCapability:
         full = self._key(key, "set_flag")
         return await self._write(session_id, SessionChange(set_flags={full: checked_json(value)}))
 
+    async def set_flags(
+        self, session_id: int, values: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> SessionSnapshot:
+        """Set several of the plugin's flags in one atomic write.
+
+        With ``expected_version`` the write applies only if the session is still at that version (else
+        StaleWriteError, nothing written): read, compute, write back — a compare-and-set without lost updates.
+        """
+        if not isinstance(values, Mapping) or not values:
+            raise ValueError("values must be a non-empty mapping of flag keys to values")
+        staged = {self._key(key, "set_flags"): checked_json(value) for key, value in values.items()}
+        return await self._write(session_id, SessionChange(set_flags=staged, expected_version=expected_version))
+
     async def delete_flag(self, session_id: int, key: str) -> SessionSnapshot:
         full = self._key(key, "delete_flag")
         return await self._write(session_id, SessionChange(delete_flags=(full,)))

@@ -57,7 +57,9 @@ CAPABILITY_MEMBERS: Mapping[Permission, Mapping[str, frozenset[str]]] = MappingP
     {
         Permission.WORLD_READ: {"world": frozenset({"get_world", "get_location", "list_locations"})},
         Permission.SESSION_READ: {"session": frozenset({"get_session", "get_flag"})},
-        Permission.SESSION_WRITE: {"session": frozenset({"set_flag", "delete_flag", "adjust_relationship"})},
+        Permission.SESSION_WRITE: {
+            "session": frozenset({"set_flag", "set_flags", "delete_flag", "adjust_relationship"})
+        },
         Permission.NPC_READ: {"npc": frozenset({"get_npc", "list_npcs"})},
         Permission.BEHAVIOR_EXTEND_CONDITIONS: {"behavior": frozenset({"register_condition_evaluator"})},
         Permission.BEHAVIOR_EXTEND_EFFECTS: {"behavior": frozenset({"register_effect_handler"})},

@@ -3,6 +3,7 @@ namespaced session flags, and a world-scoped status the host guards."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -139,3 +140,10 @@ async def test_a_denied_plugin_serves_no_routes(database_url: str) -> None:
     async for client in serve(app):
         world = await new_world(client, ["stealth"])
         assert (await client.get(f"{PLUGIN}/worlds/{world['id']}/status")).status_code == 404
+
+
+async def test_concurrent_attempts_lose_no_count(client: httpx.AsyncClient, session: dict[str, Any]) -> None:
+    results = await asyncio.gather(*(pickpocket(client, session["id"], skill=100) for _ in range(20)))
+    assert [r.status_code for r in results] == [200] * 20
+    record = (await client.get(f"/plugins/stealth/sessions/{session['id']}/stealth")).json()
+    assert (record["attempts"], record["successes"]) == (20, 20)
