@@ -13,7 +13,6 @@ enablement change. With tracing off the hot path makes no OpenTelemetry call at 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,13 +24,33 @@ from opentelemetry.trace import Status, StatusCode
 from hookspecs import HookContract
 from pixsim_hooks._exceptions import HookDeadlineExceeded, PermissionDenied
 from pixsim_hooks._health import Outcome
-from pixsim_hooks._telemetry import ATTR_DURATIONS, ATTR_HOOK, ATTR_OUTCOME, ATTR_PLUGIN, ATTR_PLUGINS, ATTR_WORLD
+from pixsim_hooks._telemetry import (
+    ATTR_DURATIONS,
+    ATTR_HOOK,
+    ATTR_OUTCOME,
+    ATTR_PLUGIN,
+    ATTR_PLUGINS,
+    ATTR_WORLD,
+    SAMPLE_EVERY,
+)
 from pixsim_hooks._world import WorldScope
 
 if TYPE_CHECKING:
     from pixsim_hooks._host import PluginHost
 
-__all__ = ["HookCaller", "HookRelay", "Impl", "await_by", "outcome_of"]
+__all__ = ["HookCaller", "HookRelay", "Impl", "ImplStats", "await_by", "outcome_of"]
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+class ImplStats:
+    """Successful calls of one plugin's impl of one hook; a plain counter, exported by an observable metric."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        self.calls = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +62,29 @@ class Impl:
     ctx: object
     argnames: tuple[str, ...]
     fast: bool
-    is_async: bool
+    stats: ImplStats
 
     def args(self, spec_args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         if self.fast:
             return (self.ctx, *spec_args)
         return tuple(self.ctx if name == "ctx" else kwargs[name] for name in self.argnames)
+
+
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    """Who may take part in one hook call: the world's enabled set (None = all) minus plugins whose breaker for
+    that world is open; ``half_open`` plugins run on probation (their success closes the breaker)."""
+
+    world_id: int | None
+    enabled: frozenset[str] | None
+    blocked: frozenset[str]
+    half_open: frozenset[str]
+
+    def excludes(self, plugin_id: str) -> bool:
+        return plugin_id in self.blocked or (self.enabled is not None and plugin_id not in self.enabled)
+
+
+_OPEN_GATE = _Gate(None, None, _NONE, _NONE)
 
 
 def outcome_of(exc: BaseException) -> Outcome:
@@ -63,7 +99,8 @@ class HookCaller:
     """``host.hook.<name>``: ``await caller(world=scope, **kwargs)`` or ``caller.call_sync(...)``.
 
     Returns the non-None results of the implementations that succeeded, in call order. ``world`` (a
-    :class:`WorldScope`) limits the call to plugins that world has enabled and tags records and spans with it.
+    :class:`WorldScope`) limits the call to plugins that world has enabled (and whose circuit breaker for that world
+    is not open) and tags records and spans with it.
     """
 
     def __init__(self, host: PluginHost, name: str, contract: HookContract, spec_argnames: Sequence[str]) -> None:
@@ -73,6 +110,7 @@ class HookCaller:
         self._spec_rest = tuple(a for a in spec_argnames if a != "ctx")
         self._plan: tuple[Impl, ...] = ()
         self._plan_generation = -1
+        self._calls = 0
 
     # -- plan ---------------------------------------------------------------------------------------------
     def plan(self) -> tuple[Impl, ...]:
@@ -90,38 +128,95 @@ class HookCaller:
                 continue
             argnames = tuple(hookimpl.argnames)
             fast = argnames == ("ctx", *self._spec_rest)
-            fn = hookimpl.function
-            impls.append(Impl(hookimpl.plugin_name, fn, ctx, argnames, fast, inspect.iscoroutinefunction(fn)))
+            stats = self._host.impl_stats(hookimpl.plugin_name, self.name)
+            impls.append(Impl(hookimpl.plugin_name, hookimpl.function, ctx, argnames, fast, stats))
         return impls
 
-    # -- calling ------------------------------------------------------------------------------------------
+    def _gate_parts(
+        self, world: WorldScope | None
+    ) -> tuple[int | None, frozenset[str] | None, frozenset[str], frozenset[str]]:
+        """(world id, enabled, blocked, half-open) as a plain tuple: the fast loops' gate, built without an object."""
+        if world is None:
+            return None, None, _NONE, _NONE
+        world_id = world.world_id
+        if world_id is None or not self._host.breakers.any_tripped:
+            return world_id, world.enabled, _NONE, _NONE
+        breakers = self._host.breakers
+        return world_id, world.enabled, breakers.blocked(world_id), breakers.half_open(world_id)
+
+    def _gate(self, world: WorldScope | None) -> _Gate:
+        if world is None:
+            return _OPEN_GATE
+        if world.world_id is None or not self._host.breakers.any_tripped:
+            return _Gate(world.world_id, world.enabled, _NONE, _NONE)
+        breakers = self._host.breakers
+        world_id = world.world_id
+        return _Gate(world_id, world.enabled, breakers.blocked(world_id), breakers.half_open(world_id))
+
+    def _participants(self, world: WorldScope | None) -> list[Impl]:
+        gate = self._gate(world)
+        return [impl for impl in self.plan() if not gate.excludes(impl.plugin_id)]
+
     def _spec_args(self, kwargs: dict[str, Any]) -> tuple[Any, ...]:
         try:
             return tuple(kwargs[a] for a in self._spec_rest)
         except KeyError as exc:
             raise TypeError(f"hook {self.name!r} needs argument {exc.args[0]!r}") from None
 
+    # -- calling: the fast loops --------------------------------------------------------------------------------
     def call_sync(self, *, world: WorldScope | None = None, **kwargs: Any) -> list[Any]:
         """Call from synchronous code. An async implementation is a failure of its plugin here."""
-        if self._host.telemetry.tracer is not None:
-            return self._traced_sync(world, kwargs)
-        return self._untraced_sync(world, kwargs)
-
-    def _untraced_sync(self, world: WorldScope | None, kwargs: dict[str, Any]) -> list[Any]:
+        self._calls += 1
+        if self._host.telemetry.tracer is not None or not self._calls % SAMPLE_EVERY:
+            return self._instrumented_sync(world, kwargs)
         spec_args = self._spec_args(kwargs)
+        # The hot path: the gate's parts as locals and the success bookkeeping inline (a method call per impl
+        # would cost more than the impl itself).
+        world_id, enabled, blocked, half_open = self._gate_parts(world)
         results: list[Any] = []
         for impl in self.plan():
-            if world is not None and not world.allows(impl.plugin_id):
+            pid = impl.plugin_id
+            if pid in blocked or (enabled is not None and pid not in enabled):
                 continue
             try:
                 result = impl.fn(*impl.args(spec_args, kwargs))
             except Exception as exc:
                 self._failed(impl, exc, world)
                 continue
+            if type(result) is CoroutineType:
+                self._sync_got_coroutine(impl, result, world)
+                continue
+            impl.stats.calls += 1
+            if half_open and pid in half_open:
+                self._host.breakers.record_success(pid, world_id)  # type: ignore[arg-type]
             if result is not None:
+                results.append(result)
+        return results
+
+    async def __call__(self, *, world: WorldScope | None = None, **kwargs: Any) -> list[Any]:
+        self._calls += 1
+        if self._host.telemetry.tracer is not None or not self._calls % SAMPLE_EVERY:
+            return await self._instrumented_async(world, kwargs)
+        spec_args = self._spec_args(kwargs)
+        world_id, enabled, blocked, half_open = self._gate_parts(world)
+        results: list[Any] = []
+        deadline: float | None = None
+        for impl in self.plan():
+            pid = impl.plugin_id
+            if pid in blocked or (enabled is not None and pid not in enabled):
+                continue
+            try:
+                result = impl.fn(*impl.args(spec_args, kwargs))
                 if type(result) is CoroutineType:
-                    self._sync_got_coroutine(impl, result, world)
-                    continue
+                    deadline = deadline or self.deadline()
+                    result = await await_by(result, deadline)
+            except Exception as exc:
+                self._failed(impl, exc, world)
+                continue
+            impl.stats.calls += 1
+            if half_open and pid in half_open:
+                self._host.breakers.record_success(pid, world_id)  # type: ignore[arg-type]
+            if result is not None:
                 results.append(result)
         return results
 
@@ -141,65 +236,54 @@ class HookCaller:
                 pairs.append((impl.plugin_id, result))
         return pairs
 
-    async def __call__(self, *, world: WorldScope | None = None, **kwargs: Any) -> list[Any]:
-        if self._host.telemetry.tracer is not None:
-            return await self._traced_async(world, kwargs)
-        return await self._untraced_async(world, kwargs)
-
-    async def _untraced_async(self, world: WorldScope | None, kwargs: dict[str, Any]) -> list[Any]:
-        spec_args = self._spec_args(kwargs)
-        results: list[Any] = []
-        deadline: float | None = None
-        for impl in self.plan():
-            if world is not None and not world.allows(impl.plugin_id):
-                continue
-            try:
-                result = impl.fn(*impl.args(spec_args, kwargs))
-                if type(result) is CoroutineType:
-                    deadline = deadline or self.deadline()
-                    result = await await_by(result, deadline)
-            except Exception as exc:
-                self._failed(impl, exc, world)
-                continue
-            if result is not None:
-                results.append(result)
-        return results
-
     def deadline(self) -> float:
         ms = self.contract.deadline_ms or self._host.settings.hook_deadline_ms
         return asyncio.get_running_loop().time() + ms / 1000
 
-    # -- failures -----------------------------------------------------------------------------------------
+    # -- outcomes -----------------------------------------------------------------------------------------
+    def _succeeded(self, impl: Impl, gate: _Gate) -> None:
+        impl.stats.calls += 1
+        if gate.half_open and impl.plugin_id in gate.half_open:
+            assert gate.world_id is not None
+            self._host.breakers.record_success(impl.plugin_id, gate.world_id)
+
     def _failed(self, impl: Impl, exc: BaseException, world: WorldScope | None) -> None:
         world_id = world.world_id if world is not None else None
-        self._host.health.record_failure(impl.plugin_id, self.name, outcome_of(exc), exc, world_id)
+        self._host.record_failure(impl.plugin_id, self.name, outcome_of(exc), exc, world_id)
 
     def _sync_got_coroutine(self, impl: Impl, coro: Any, world: WorldScope | None) -> None:
         coro.close()
         exc = TypeError(f"async hookimpl {impl.plugin_id}.{self.name} cannot run in a synchronous hook call")
         self._failed(impl, exc, world)
 
-    # -- traced variants (tracing on): one span per hook call ---------------------------------------------------
-    # An SDK span costs ~15 us here and a span event ~5 us, so per-impl results are gathered as plain integers and
-    # written once, as two compact string attributes; only failures add an (exception) event. The span is not made
-    # current: attaching a context would cost as much again. A span the sampler drops does no per-impl work at all.
+    # -- calling: the instrumented loops -------------------------------------------------------------------------
+    # Per-impl wall time, for the duration histogram (1 call in SAMPLE_EVERY when tracing is off) and, with tracing
+    # on, one span per hook call. An SDK span costs ~15 us here and a span event ~5 us, so per-impl results are
+    # gathered as integers and written once, as two compact string attributes; only failures add an (exception)
+    # event. The span is not made current: attaching a context would cost as much again.
     def _start_span(self, world: WorldScope | None) -> Any:
+        tracer = self._host.telemetry.tracer
+        if tracer is None:
+            return None
         attributes: dict[str, Any] = {ATTR_HOOK: self.name}
         if world is not None and world.world_id is not None:
             attributes[ATTR_WORLD] = world.world_id
-        assert self._host.telemetry.tracer is not None
-        return self._host.telemetry.tracer.start_span(f"pixsim.hook.{self.name}", attributes=attributes)
+        span = tracer.start_span(f"pixsim.hook.{self.name}", attributes=attributes)
+        if span.is_recording():
+            return span
+        span.end()  # the sampler dropped it: time the impls, write nothing
+        return None
 
-    def _traced_sync(self, world: WorldScope | None, kwargs: dict[str, Any]) -> list[Any]:
+    def _instrumented_sync(self, world: WorldScope | None, kwargs: dict[str, Any]) -> list[Any]:
         span = self._start_span(world)
-        if not span.is_recording():
-            span.end()
-            return self._untraced_sync(world, kwargs)
         timing = _Timing()
         try:
             spec_args = self._spec_args(kwargs)
+            gate = self._gate(world)
             results: list[Any] = []
-            for impl in self._participants(world):
+            for impl in self.plan():
+                if gate.excludes(impl.plugin_id):
+                    continue
                 try:
                     result = impl.fn(*impl.args(spec_args, kwargs))
                     if type(result) is CoroutineType:
@@ -207,27 +291,27 @@ class HookCaller:
                         raise TypeError(f"async hookimpl {impl.plugin_id}.{self.name} in a synchronous hook call")
                 except Exception as exc:
                     timing.lap(impl.plugin_id)
-                    self._traced_failure(span, impl, exc, world)
+                    self._instrumented_failure(span, impl, exc, world)
                     continue
                 timing.lap(impl.plugin_id)
+                self._succeeded(impl, gate)
                 if result is not None:
                     results.append(result)
             return results
         finally:
-            timing.write(span)
-            span.end()
+            self._finish(span, timing)
 
-    async def _traced_async(self, world: WorldScope | None, kwargs: dict[str, Any]) -> list[Any]:
+    async def _instrumented_async(self, world: WorldScope | None, kwargs: dict[str, Any]) -> list[Any]:
         span = self._start_span(world)
-        if not span.is_recording():
-            span.end()
-            return await self._untraced_async(world, kwargs)
         timing = _Timing()
         try:
             spec_args = self._spec_args(kwargs)
+            gate = self._gate(world)
             results: list[Any] = []
             deadline: float | None = None
-            for impl in self._participants(world):
+            for impl in self.plan():
+                if gate.excludes(impl.plugin_id):
+                    continue
                 try:
                     result = impl.fn(*impl.args(spec_args, kwargs))
                     if type(result) is CoroutineType:
@@ -235,47 +319,51 @@ class HookCaller:
                         result = await await_by(result, deadline)
                 except Exception as exc:
                     timing.lap(impl.plugin_id)
-                    self._traced_failure(span, impl, exc, world)
+                    self._instrumented_failure(span, impl, exc, world)
                     continue
                 timing.lap(impl.plugin_id)
+                self._succeeded(impl, gate)
                 if result is not None:
                     results.append(result)
             return results
         finally:
+            self._finish(span, timing)
+
+    def _finish(self, span: Any, timing: _Timing) -> None:
+        self._host.telemetry.record_durations(self.name, timing.ids, timing.laps)
+        if span is not None:
             timing.write(span)
             span.end()
 
-    def _participants(self, world: WorldScope | None) -> list[Impl]:
-        return [impl for impl in self.plan() if world is None or world.allows(impl.plugin_id)]
-
-    def _traced_failure(self, span: Any, impl: Impl, exc: BaseException, world: WorldScope | None) -> None:
-        outcome = outcome_of(exc)
-        span.record_exception(exc, attributes={ATTR_PLUGIN: impl.plugin_id, ATTR_OUTCOME: outcome.value})
-        span.set_status(Status(StatusCode.ERROR, f"{impl.plugin_id}: {outcome.value}"))
+    def _instrumented_failure(self, span: Any, impl: Impl, exc: BaseException, world: WorldScope | None) -> None:
+        if span is not None:
+            outcome = outcome_of(exc)
+            span.record_exception(exc, attributes={ATTR_PLUGIN: impl.plugin_id, ATTR_OUTCOME: outcome.value})
+            span.set_status(Status(StatusCode.ERROR, f"{impl.plugin_id}: {outcome.value}"))
         self._failed(impl, exc, world)
 
 
 class _Timing:
-    """Per-impl wall time of one traced hook call: one clock read per impl (each lap ends the previous one)."""
+    """Per-impl wall time of one hook call: one clock read per impl (each lap ends the previous one)."""
 
-    __slots__ = ("_ids", "_laps", "_last")
+    __slots__ = ("_last", "ids", "laps")
 
     def __init__(self) -> None:
-        self._ids: list[str] = []
-        self._laps: list[int] = []
+        self.ids: list[str] = []
+        self.laps: list[int] = []
         self._last = time.perf_counter_ns()
 
     def lap(self, plugin_id: str) -> None:
         now = time.perf_counter_ns()
-        self._ids.append(plugin_id)
-        self._laps.append(now - self._last)
+        self.ids.append(plugin_id)
+        self.laps.append(now - self._last)
         self._last = now
 
     def write(self, span: Any) -> None:
         # One call (each takes the span's lock and validates every value); a single plugin gets pixsim.plugin.id.
-        ids = self._ids[0] if len(self._ids) == 1 else ",".join(self._ids)
+        ids = self.ids[0] if len(self.ids) == 1 else ",".join(self.ids)
         span.set_attributes(
-            {ATTR_PLUGIN if len(self._ids) == 1 else ATTR_PLUGINS: ids, ATTR_DURATIONS: ",".join(map(str, self._laps))}
+            {ATTR_PLUGIN if len(self.ids) == 1 else ATTR_PLUGINS: ids, ATTR_DURATIONS: ",".join(map(str, self.laps))}
         )
 
 

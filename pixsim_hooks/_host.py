@@ -20,8 +20,9 @@ import structlog
 import hookspecs
 from hookspecs import PROJECT_NAME, contract_of
 from pixsim_hooks._behavior_registry import BehaviorEntry, BehaviorExtensionAPI, BehaviorRegistry
+from pixsim_hooks._breaker import Breakers
 from pixsim_hooks._context import ContextServices, PluginContext, build_context
-from pixsim_hooks._dispatch import HookCaller, HookRelay, await_by, outcome_of
+from pixsim_hooks._dispatch import HookCaller, HookRelay, ImplStats, await_by, outcome_of
 from pixsim_hooks._exceptions import (
     NotFoundError,
     PermissionDenied,
@@ -29,7 +30,7 @@ from pixsim_hooks._exceptions import (
     PluginNotEnabled,
     UnknownPluginError,
 )
-from pixsim_hooks._health import HealthBook
+from pixsim_hooks._health import HealthBook, Outcome
 from pixsim_hooks._loading import Candidate, dependency_order, discover, policy_refusal
 from pixsim_hooks._manifest import CORE_PLUGIN_ID, PluginManifest
 from pixsim_hooks._permissions import Permission, resolve_permissions
@@ -89,8 +90,9 @@ def create_host(
     """Build a host. ``plugins`` are registered explicitly; ``entry_points`` default to the installed
     ``pixsim_hooks.plugins`` group (pass ``[]`` for none). Call ``await host.load()`` next."""
     settings = settings or Settings()
-    telemetry = Telemetry(tracing=settings.tracing, tracer_provider=tracer_provider, meter_provider=meter_provider)
-    return PluginHost(settings, storage or UnattachedStorage(), list(plugins), entry_points, telemetry)
+    return PluginHost(
+        settings, storage or UnattachedStorage(), list(plugins), entry_points, tracer_provider, meter_provider
+    )
 
 
 class PluginHost:
@@ -102,11 +104,24 @@ class PluginHost:
         storage: Storage,
         explicit: list[object],
         entry_points: Iterable[importlib.metadata.EntryPoint] | None,
-        telemetry: Telemetry,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         self.settings = settings
-        self.telemetry = telemetry
-        self.health = HealthBook(telemetry)
+        self._stats: dict[tuple[str, str], ImplStats] = {}
+        self.telemetry = Telemetry(
+            tracing=settings.tracing,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            calls_by_impl=lambda: [(pid, hook, st.calls) for (pid, hook), st in self._stats.items()],
+        )
+        self.health = HealthBook(self.telemetry, window_s=settings.health_window_s, calls_of=self._calls_of)
+        self.breakers = Breakers(
+            threshold=settings.breaker_threshold,
+            window_s=settings.breaker_window_s,
+            cooldown_s=settings.breaker_cooldown_s,
+            on_transition=lambda pid, wid, old, new: self.telemetry.count_breaker(pid, wid, new.value),
+        )
         self.behavior = BehaviorRegistry()
         self.generation = 0  # bumped whenever what a dispatch plan depends on changes
         self._storage = storage
@@ -126,6 +141,26 @@ class PluginHost:
             logger_for=lambda pid: structlog.get_logger("pixsim_hooks.plugin").bind(plugin_id=pid),
             on_denied=self.health.record_denial,
         )
+
+    # -- accounting -------------------------------------------------------------------------------------------
+    def impl_stats(self, plugin_id: str, hook: str) -> ImplStats:
+        """The success counter of one plugin's impl of one hook (kept across dispatch plan rebuilds)."""
+        return self._stats.setdefault((plugin_id, hook), ImplStats())
+
+    def call_counts(self) -> dict[tuple[str, str], int]:
+        """Successful calls by (plugin id, hook or extension kind), since start."""
+        return {key: st.calls for key, st in sorted(self._stats.items())}
+
+    def _calls_of(self, plugin_id: str) -> int:
+        return sum(st.calls for (pid, _), st in self._stats.items() if pid == plugin_id)
+
+    def record_failure(
+        self, plugin_id: str, where: str, outcome: Outcome, exc: BaseException, world_id: int | None = None
+    ) -> None:
+        """One failure of one plugin: health, metrics and logs, and its circuit breaker for that world."""
+        self.health.record_failure(plugin_id, where, outcome, exc, world_id)
+        if world_id is not None:
+            self.breakers.record_failure(plugin_id, world_id)
 
     # -- construction helpers ---------------------------------------------------------------------------------
     def _spec_names(self) -> list[str]:
@@ -232,7 +267,7 @@ class PluginHost:
             if hasattr(result, "__await__"):
                 await await_by(result, caller.deadline())
         except Exception as exc:
-            self.health.record_failure(pid, hook, outcome_of(exc), exc)
+            self.record_failure(pid, hook, outcome_of(exc), exc)
             self._quarantine(pid, f"{hook} failed: {type(exc).__name__}: {exc}")
             return False
         return True
@@ -252,9 +287,11 @@ class PluginHost:
         _log.error("plugin quarantined", plugin_id=pid, reason=reason)
 
     async def enable(self, plugin_id: str) -> PluginInfo:
-        """Enable a plugin globally. A quarantined plugin is loaded again from scratch (it may fail again)."""
+        """Enable a plugin globally and close its circuit breakers. A quarantined plugin is loaded again from
+        scratch (it may fail again)."""
         entry = self._entry(plugin_id)
         self._audit_manifest(plugin_id, entry)
+        self.breakers.reset(plugin_id)  # the operator's word: every world gets the plugin back at once
         if entry.state is PluginState.QUARANTINED:
             if plugin_id not in self._order or entry.candidate.manifest is None:
                 raise PluginLoadError(f"plugin {plugin_id!r} cannot be enabled: {entry.reason}", plugin_id=plugin_id)
@@ -345,18 +382,22 @@ class PluginHost:
         deadline is recorded against the plugin and ``fallback`` returned (condition → False, scoring → 1.0, ...).
         """
         ctx: PluginContext | None = None
+        world_id = world.world_id if world is not None else None
         if entry.plugin_id != CORE_PLUGIN_ID:  # built-ins take no context and are never filtered
             ctx = self.dispatch_context(entry.plugin_id, entry.kind.value)
             if ctx is None or (world is not None and not world.allows(entry.plugin_id)):
+                return fallback
+            if world_id is not None and entry.plugin_id in self.breakers.blocked(world_id):
                 return fallback
         try:
             result = entry.fn(ctx, *args)
             if type(result) is CoroutineType:
                 result = await await_by(result, self._callers["on_load"].deadline())
         except Exception as exc:
-            world_id = world.world_id if world is not None else None
-            self.health.record_failure(entry.plugin_id, entry.id, outcome_of(exc), exc, world_id)
+            self.record_failure(entry.plugin_id, entry.id, outcome_of(exc), exc, world_id)
             return fallback
+        if world_id is not None and entry.plugin_id in self.breakers.half_open(world_id):
+            self.breakers.record_success(entry.plugin_id, world_id)
         return result
 
     def core_behavior(self) -> BehaviorExtensionAPI:

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     )
     hook_deadline_ms: float = Field(default=2000.0, gt=0, description="Deadline of one hook call, all impls.")
     tracing: bool = Field(default=False, description="Open an OpenTelemetry span per hook call.")
+    otel_exporter: str = Field(
+        default="none",
+        pattern="^(none|console|otlp)$",
+        description="Where traces and metrics go; with none the OpenTelemetry SDK is not even imported.",
+    )
+    health_window_s: float = Field(default=60.0, gt=0, description="Sliding window of plugin error rates.")
+    breaker_threshold: int = Field(default=5, ge=1, description="Failures in the window that open a plugin's breaker.")
+    breaker_window_s: float = Field(default=60.0, gt=0, description="Window the breaker counts failures in.")
+    breaker_cooldown_s: float = Field(default=30.0, gt=0, description="Open time before a breaker half-opens.")
     # -- backend
     database_url: str = Field(
         default="sqlite+aiosqlite:///./pixsim.sqlite3",

@@ -6,12 +6,24 @@ With tracing off the dispatcher holds ``tracer = None`` and its hot path makes n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 
-__all__ = ["ATTR_DURATIONS", "ATTR_HOOK", "ATTR_OUTCOME", "ATTR_PLUGIN", "ATTR_PLUGINS", "ATTR_WORLD", "Telemetry"]
+__all__ = [
+    "ATTR_DURATIONS",
+    "ATTR_HOOK",
+    "ATTR_OUTCOME",
+    "ATTR_PLUGIN",
+    "ATTR_PLUGINS",
+    "ATTR_WORLD",
+    "SAMPLE_EVERY",
+    "Telemetry",
+]
 
+SAMPLE_EVERY = 32  # with tracing off, one hook call in this many is timed per impl (the duration histogram)
 ATTR_PLUGIN = "pixsim.plugin.id"
 ATTR_HOOK = "pixsim.hook.name"
 ATTR_WORLD = "pixsim.world.id"
@@ -23,7 +35,14 @@ ATTR_DURATIONS = "pixsim.hookimpl.durations_ns"  # comma-separated, aligned with
 class Telemetry:
     """The host's tracer (or None) and its meter instruments."""
 
-    def __init__(self, *, tracing: bool, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        tracing: bool,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        calls_by_impl: Callable[[], Iterable[tuple[str, str, int]]] = tuple,
+    ) -> None:
         self.tracer: trace.Tracer | None = (
             trace.get_tracer("pixsim_hooks", tracer_provider=tracer_provider) if tracing else None
         )
@@ -34,6 +53,30 @@ class Telemetry:
         self._denials = meter.create_counter(
             "pixsim.plugin.denials", unit="{access}", description="Capability accesses refused to a plugin"
         )
+        self._durations = meter.create_histogram(
+            "pixsim.hookimpl.duration",
+            unit="ms",
+            description=f"Wall time of one hookimpl (1 hook call in {SAMPLE_EVERY} is timed when tracing is off)",
+        )
+        self._breaker = meter.create_counter(
+            "pixsim.plugin.breaker.transitions", unit="{transition}", description="Circuit breaker state changes"
+        )
+        self._calls_by_impl = calls_by_impl
+        # Successful calls are plain integer bumps on the hot path; the SDK reads them when it exports.
+        meter.create_observable_counter(
+            "pixsim.hookimpl.calls", [self._observe_calls], unit="{call}", description="Successful hookimpl calls"
+        )
+
+    def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
+        for plugin_id, hook, calls in self._calls_by_impl():
+            yield Observation(calls, {ATTR_PLUGIN: plugin_id, ATTR_HOOK: hook})
+
+    def record_durations(self, hook: str, plugin_ids: list[str], laps_ns: list[int]) -> None:
+        for plugin_id, lap in zip(plugin_ids, laps_ns, strict=True):
+            self._durations.record(lap / 1e6, {ATTR_PLUGIN: plugin_id, ATTR_HOOK: hook})
+
+    def count_breaker(self, plugin_id: str, world_id: int, new_state: str) -> None:
+        self._breaker.add(1, {ATTR_PLUGIN: plugin_id, ATTR_WORLD: world_id, "pixsim.breaker.state": new_state})
 
     def count_failure(self, plugin_id: str, where: str, outcome: str) -> None:
         self._failures.add(1, {ATTR_PLUGIN: plugin_id, ATTR_HOOK: where, ATTR_OUTCOME: outcome})

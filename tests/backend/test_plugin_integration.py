@@ -303,3 +303,29 @@ async def test_a_failing_plugin_middleware_answers_with_a_problem_naming_it(data
         response = await client.get("/api/v1/worlds")
         assert (response.status_code, response.json()["plugin"]) == (502, "broken-mw")
         assert (await client.get("/api/v1/generations/1")).status_code == 404  # core errors stay the core's
+
+
+async def test_admin_shows_health_windows_metrics_and_breakers(database_url: str) -> None:
+    Events.seen.clear()
+    settings = Settings(database_url=database_url, admin_token=TOKEN, breaker_threshold=2)
+    app = create_app(settings, plugins=[Events(), FailingEvents()], entry_points=[])
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c,
+    ):
+        world = await make_world(c)
+        for _ in range(3):
+            await make_session(c, world["id"])
+        health = (await c.get("/admin/plugins/health", headers=ADMIN)).json()
+        assert health["failing-events"]["healthy"] is False
+        assert health["failing-events"]["window_failures"] == 2  # the breaker kept it out of the third commit
+        assert health["events"]["healthy"] is True
+        breakers = (await c.get("/admin/breakers", headers=ADMIN)).json()
+        assert [(b["plugin_id"], b["world_id"], b["state"]) for b in breakers] == [
+            ("failing-events", world["id"], "open")
+        ]
+        metrics = (await c.get("/admin/metrics", headers=ADMIN)).json()
+        assert {"plugin_id": "events", "hook": "on_session_created", "calls": 3} in metrics["calls"]
+        assert metrics["failures"]["failing-events"] == {"error": 2}
+        assert (await c.post("/admin/plugins/failing-events/enable", headers=ADMIN)).json()["breakers"] == []

@@ -50,9 +50,29 @@ class FailureOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    failures: dict[str, int]
+    healthy: bool = Field(description="No failure within the sliding window")
+    window_s: float
+    window_failures: int
+    window_calls: int
+    error_rate: float
+    last_success: float | None
+    failures: dict[str, int] = Field(description="Lifetime failures by outcome")
     denials: int
     recent: list[FailureOut]
+
+
+class BreakerOut(BaseModel):
+    plugin_id: str
+    world_id: int
+    state: str
+    recent_failures: int
+    opened_at: float | None
+
+
+class PluginMetricsOut(BaseModel):
+    plugin_id: str
+    hook: str
+    calls: int = Field(description="Successful calls since start")
 
 
 class PluginOut(BaseModel):
@@ -65,6 +85,7 @@ class PluginOut(BaseModel):
     unknown_permissions: list[str]
     ignored_hooks: list[str]
     health: HealthOut
+    breakers: list[BreakerOut]
 
 
 class WorldPluginsOut(BaseModel):
@@ -77,8 +98,22 @@ class Enablement(BaseModel):
     enabled: bool
 
 
+def _health_out(host: PluginHost, plugin_id: str, *, recent: int) -> HealthOut:
+    view = host.health.view(plugin_id)
+    data = {k: getattr(view, k) for k in HealthOut.model_fields if k != "recent"}
+    failures = [FailureOut.model_validate(r, from_attributes=True) for r in view.recent[-recent:]]
+    return HealthOut(**data, recent=failures)
+
+
+def _breakers_out(host: PluginHost, plugin_id: str | None = None) -> list[BreakerOut]:
+    return [
+        BreakerOut.model_validate(v, from_attributes=True)
+        for v in host.breakers.states()
+        if plugin_id is None or v.plugin_id == plugin_id
+    ]
+
+
 def _plugin_out(host: PluginHost, info: PluginInfo, *, recent: int) -> PluginOut:
-    health = host.health.of(info.id)
     return PluginOut(
         id=info.id,
         state=info.state,
@@ -88,11 +123,8 @@ def _plugin_out(host: PluginHost, info: PluginInfo, *, recent: int) -> PluginOut
         permissions=list(info.permissions),
         unknown_permissions=list(info.unknown_permissions),
         ignored_hooks=list(info.ignored_hooks),
-        health=HealthOut(
-            failures={k.value: v for k, v in health.failures.items()},
-            denials=health.denials,
-            recent=[FailureOut.model_validate(r, from_attributes=True) for r in list(health.recent)[-recent:]],
-        ),
+        health=_health_out(host, info.id, recent=recent),
+        breakers=_breakers_out(host, info.id),
     )
 
 
@@ -106,6 +138,24 @@ def _info(host: PluginHost, plugin_id: str) -> PluginInfo:
 @router.get("/plugins", summary="List plugins with state, permissions and health")
 async def list_plugins(host: Host) -> list[PluginOut]:
     return [_plugin_out(host, info, recent=5) for info in host.plugins()]
+
+
+@router.get("/plugins/health", summary="Health of every plugin over the sliding window, and open breakers")
+async def plugins_health(host: Host) -> dict[str, HealthOut]:
+    return {info.id: _health_out(host, info.id, recent=5) for info in host.plugins()}
+
+
+@router.get("/breakers", summary="Circuit breakers per (plugin, world) that are not plainly closed")
+async def breakers(host: Host) -> list[BreakerOut]:
+    return _breakers_out(host)
+
+
+@router.get("/metrics", summary="Plugin call counts (successes by hook), failures and denials, as JSON")
+async def metrics(host: Host) -> dict[str, Any]:
+    calls = [PluginMetricsOut(plugin_id=p, hook=h, calls=n) for (p, h), n in host.call_counts().items()]
+    failures = {i.id: {k.value: v for k, v in host.health.of(i.id).failures.items()} for i in host.plugins()}
+    denials = {i.id: host.health.of(i.id).denials for i in host.plugins()}
+    return {"calls": [c.model_dump() for c in calls], "failures": failures, "denials": denials}
 
 
 @router.get("/plugins/{plugin_id}", responses=problems(404), summary="One plugin, with its recent failures")
@@ -154,6 +204,8 @@ async def set_world_plugin(world_id: int, plugin_id: str, body: Enablement, host
     chosen = chosen | {plugin_id} if body.enabled else chosen - {plugin_id}
     behavior["enabledPlugins"] = sorted(chosen)
     await host.storage.worlds.update_world(world_id, meta=meta)  # type: ignore[attr-defined]
+    if body.enabled:
+        host.breakers.reset(plugin_id, world_id)  # re-enabled by the operator: no waiting for the cooldown
     return await _world_plugins(host, world_id)
 
 
