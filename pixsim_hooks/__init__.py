@@ -26,6 +26,7 @@ from pixsim_hooks._behavior_registry import (
     BehaviorRegistry,
     ExtensionKind,
 )
+from pixsim_hooks._behavior_types import EffectWriter, NpcView, StagedWrites
 from pixsim_hooks._capabilities import (
     GenerationCapability,
     LogCapability,
@@ -102,6 +103,7 @@ __all__ = [
     "ConfigError",
     "DependencyError",
     "ENTRY_POINT_GROUP",
+    "EffectWriter",
     "ExtensionKind",
     "FailureRecord",
     "FrozenDict",
@@ -123,6 +125,7 @@ __all__ = [
     "NpcSnapshot",
     "NpcSpawned",
     "NpcStore",
+    "NpcView",
     "Outcome",
     "PLUGIN_ADMIN_PREFIX",
     "PLUGIN_API_PREFIX",
@@ -148,6 +151,7 @@ __all__ = [
     "SessionStore",
     "SessionUpdated",
     "Settings",
+    "StagedWrites",
     "StaleWriteError",
     "Storage",
     "Trust",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pixsim_hooks.backend._api import _admin, _generations, _locations, _npcs, _sessions, _worlds
+from pixsim_hooks.backend._api import _admin, _generations, _locations, _npcs, _sessions, _tick, _worlds
 from pixsim_hooks.backend._api._problems import install_problem_handlers, problem_response, problems
 
 __all__ = ["API_PREFIX", "OPENAPI_TAGS", "api_router", "install_problem_handlers", "problem_response"]
@@ -26,6 +26,6 @@ OPENAPI_TAGS = [
 def api_router() -> APIRouter:
     """A fresh router with every game route, for mounting at :data:`API_PREFIX`."""
     router = APIRouter(responses=problems(422, 500))
-    for module in (_worlds, _locations, _npcs, _sessions, _generations, _admin):
+    for module in (_worlds, _locations, _npcs, _sessions, _tick, _generations, _admin):
         router.include_router(module.router)
     return router

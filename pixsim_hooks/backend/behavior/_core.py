@@ -1,0 +1,26 @@
+"""PixSim's built-in conditions and effects, registered through the host's core BehaviorExtensionAPI exactly as plugins
+register theirs (first-party behaviour as plugins): ``core:<type>`` and ``effect:core:<name>``.
+"""
+
+from __future__ import annotations
+
+from pixsim_hooks._behavior_registry import ExtensionKind
+from pixsim_hooks._host import PluginHost
+from pixsim_hooks.backend.behavior._conditions import CORE_CONDITIONS
+from pixsim_hooks.backend.behavior._effects import CORE_EFFECTS
+
+__all__ = ["ensure_core_behavior"]
+
+
+def ensure_core_behavior(host: PluginHost) -> None:
+    """Register the built-ins on ``host`` once; later calls do nothing. Synchronous, so two ticks starting together
+    on one event loop cannot both register."""
+    api = None
+    for name, condition in CORE_CONDITIONS.items():
+        if host.behavior.get(ExtensionKind.CONDITION, f"core:{name}") is None:
+            api = api or host.core_behavior()
+            api.register_condition_evaluator(name, condition)
+    for name, effect in CORE_EFFECTS.items():
+        if host.behavior.get(ExtensionKind.EFFECT, f"effect:core:{name}") is None:
+            api = api or host.core_behavior()
+            api.register_effect_handler(name, effect)
