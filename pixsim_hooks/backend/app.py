@@ -19,6 +19,7 @@ from pixsim_hooks._host import PluginHost, create_host
 from pixsim_hooks._settings import Settings
 from pixsim_hooks.backend._api import API_PREFIX, OPENAPI_TAGS, api_router, install_problem_handlers
 from pixsim_hooks.backend._api._admin import require_admin
+from pixsim_hooks.backend._api._admin_page import router as admin_page_router
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._event_bridge import host_publisher
 from pixsim_hooks.backend._services import GameService, Publish
@@ -59,6 +60,7 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(PluginMiddleware)
     app.include_router(api_router(), prefix=API_PREFIX)
+    app.include_router(admin_page_router)  # the HTML admin page at /admin (outside the JSON API)
     return app
 
 

@@ -1,0 +1,53 @@
+"""The admin page in a real headless Chromium against a real uvicorn server: log in, switch a plugin off for a
+world, see the page change, and find the change in the world's meta through the JSON admin API."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.browser.conftest import ADMIN_TOKEN, LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def log_in(browser: WebDriver, server: LiveServer) -> None:
+    browser.get(f"{server.url}/admin")
+    browser.find_element(By.NAME, "token").send_keys(ADMIN_TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/admin/login'] button").click()
+    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "plugin-table")))
+
+
+def world_row(browser: WebDriver, world_id: int, plugin_id: str) -> WebElement:
+    return browser.find_element(By.CSS_SELECTOR, f"table[data-world='{world_id}'] tr[data-plugin='{plugin_id}']")
+
+
+def test_an_operator_logs_in_and_switches_a_plugin_off_for_a_world(browser: WebDriver, live_server: LiveServer) -> None:
+    log_in(browser, live_server)
+    row = world_row(browser, live_server.world_id, "lantern")
+    assert row.find_element(By.CSS_SELECTOR, "td.world-state").text == "on"
+
+    row.find_element(By.TAG_NAME, "button").click()
+    WebDriverWait(browser, 10).until(ec.staleness_of(row))  # the form posted and the page came back
+
+    state = world_row(browser, live_server.world_id, "lantern").find_element(By.CSS_SELECTOR, "td.world-state")
+    assert state.text == "off"
+    assert browser.current_url.endswith(f"/admin#world-{live_server.world_id}")
+    with live_server.admin_api() as api:
+        assert api.get(f"/worlds/{live_server.world_id}/plugins").json()["enabled_plugins"] == []
+    cookie = browser.get_cookie("pixsim_admin")
+    assert cookie is not None and cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+
+
+def test_a_wrong_token_keeps_the_operator_on_the_login_form(browser: WebDriver, live_server: LiveServer) -> None:
+    browser.get(f"{live_server.url}/admin")
+    browser.find_element(By.NAME, "token").send_keys("not-the-token")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/admin/login'] button").click()
+
+    alert = WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
+    assert "not the admin token" in alert.text
+    assert browser.find_elements(By.ID, "plugin-table") == []
