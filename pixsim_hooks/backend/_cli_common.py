@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
-import structlog
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -15,7 +12,7 @@ from sqlalchemy.exc import ArgumentError
 
 from pixsim_hooks import Settings
 
-__all__ = ["configure_logging", "fail", "load_settings", "shown_url"]
+__all__ = ["fail", "load_settings", "shown_url"]
 
 EXIT_CONFIG = 2  # the same code click uses for a bad option: the operator must fix how it was invoked
 
@@ -42,28 +39,3 @@ def shown_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable URL>"
-
-
-def _stderr_logger(*args: Any) -> structlog.PrintLogger:
-    # Looked up per logger, not once: the CLI's stderr may be swapped (pytest, CliRunner) after configuration.
-    return structlog.PrintLogger(sys.stderr)
-
-
-def configure_logging(settings: Settings, *, level: int = logging.INFO) -> None:
-    """Logs go to stderr so that stdout holds only the command's output (tables can be piped)."""
-    rendering: list[Any] = (
-        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
-        if settings.log_format == "json"
-        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            *rendering,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )

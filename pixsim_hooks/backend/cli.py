@@ -21,8 +21,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pixsim_hooks import ConfigError, Settings
-from pixsim_hooks.backend._cli_common import EXIT_CONFIG, configure_logging, fail, load_settings, shown_url
+from pixsim_hooks._logging import configure_logging
+from pixsim_hooks.backend._cli_common import EXIT_CONFIG, fail, load_settings, shown_url
 from pixsim_hooks.backend._cli_plugins import plugins_app
+from pixsim_hooks.backend._cli_simulate import simulate
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._demo import DEMO_WORLD_NAME, DemoWorld, find_demo_world, seed_demo_world
 from pixsim_hooks.backend._services import GameService
@@ -124,6 +126,17 @@ def seed_demo() -> None:
             f"World {DEMO_WORLD_NAME!r} already exists (id {seeded}) in {shown_url(settings.database_url)}; "
             "nothing to do."
         )
+
+
+@app.command("simulate")
+def simulate_command(
+    world: Annotated[int, typer.Option("--world", help="World id to simulate (its first session is used).")],
+    ticks: Annotated[int, typer.Option("--ticks", min=1, help="How many ticks to run.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="RNG seed: the same seed gives the same run.")] = 0,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.001, help="World seconds per tick.")] = 60.0,
+) -> None:
+    """Run NPC behavior ticks and print a table per tick (NPC, tier, activity, score, plugins that acted)."""
+    simulate(world, ticks, seed, seconds, load_settings().database_url)
 
 
 async def _seed_once(service: GameService) -> DemoWorld | int:

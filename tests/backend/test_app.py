@@ -66,7 +66,7 @@ def test_the_public_names_are_sorted_and_all_importable() -> None:
     assert backend.__all__ == sorted(backend.__all__)
     assert all(hasattr(backend, name) for name in backend.__all__)
     public = {name for name in vars(backend) if not name.startswith("_")}
-    assert public - set(backend.__all__) <= {"annotations", "app", "cli"}
+    assert public - set(backend.__all__) <= {"annotations", "app", "behavior", "cli"}
 
 
 def _free_socket() -> socket.socket:
