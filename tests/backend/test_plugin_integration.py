@@ -193,7 +193,7 @@ async def test_events_reach_subscribers_once_per_commit_with_their_own_context(
 ) -> None:
     world = await make_world(plugin_client)
     session = await make_session(plugin_client, world["id"])
-    response = await plugin_client.patch(f"/sessions/{session['id']}/flags", json={"flags": {"door": "open"}})
+    response = await plugin_client.patch(f"/sessions/{session['id']}/flags", json={"door": "open"})
     assert response.status_code == 200, response.text
     assert Events.seen == [("events", "created", session["id"]), ("events", "updated", 2)]
     host = plugin_client.app.state.host  # type: ignore[attr-defined]
