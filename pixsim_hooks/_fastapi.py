@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from pixsim_hooks._context import PluginContext
 from pixsim_hooks._exceptions import PermissionDenied, PluginNotEnabled, UnknownPluginError
 from pixsim_hooks._health import Outcome
 from pixsim_hooks._host import PluginHost
+from pixsim_hooks._telemetry import ATTR_PLUGIN
 
 __all__ = [
     "PLUGIN_ADMIN_PREFIX",
@@ -166,15 +168,38 @@ class PluginMiddleware:
         if self._built_for is not host:
             self._chain, self._built_for = self._build(host), host
         assert self._chain is not None
+        plugin_id = _plugin_of_path(scope["path"], host)
+        if plugin_id is None:
+            try:
+                await self._chain(scope, receive, send)
+            except _CoreError as carrier:
+                raise carrier.original from None
+            return
+        await self._plugin_request(host, plugin_id, scope, receive, send)
+
+    async def _plugin_request(
+        self, host: PluginHost, plugin_id: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """A request to a plugin's route: a span tagged with the plugin (tracing on), request count and latency."""
+        assert self._chain is not None
+        tracer, start = host.telemetry.tracer, time.perf_counter_ns()
+        attributes = {ATTR_PLUGIN: plugin_id, "http.request.method": scope["method"], "url.path": scope["path"]}
+        span = tracer.start_span("pixsim.route", attributes=attributes) if tracer is not None else None
         sent = _SendTracker(send)
         try:
             await self._chain(scope, receive, sent)
         except _CoreError as carrier:
-            plugin_id = _plugin_of_path(scope["path"], host)
-            if plugin_id is None or sent.started:
+            if sent.started:
                 raise carrier.original from None
             where = f"route {scope['method']} {scope['path']}"
-            await _plugin_failure(host, plugin_id, where, carrier.original)(scope, receive, send)
+            response = _plugin_failure(host, plugin_id, where, carrier.original)
+            sent.status = response.status_code
+            await response(scope, receive, send)
+        finally:
+            host.telemetry.record_route(plugin_id, scope["method"], sent.status, time.perf_counter_ns() - start)
+            if span is not None:
+                span.set_attribute("http.response.status_code", sent.status)
+                span.end()
 
     def _build(self, host: PluginHost) -> ASGIApp:
         order = {pid: i for i, pid in enumerate(host.load_order)}
@@ -194,9 +219,11 @@ class _SendTracker:
     def __init__(self, send: Send) -> None:
         self._send = send
         self.started = False
+        self.status = 500  # until a response starts: what the server will answer if nothing does
 
     async def __call__(self, message: Message) -> None:
-        self.started = self.started or message["type"] == "http.response.start"
+        if message["type"] == "http.response.start":
+            self.started, self.status = True, message["status"]
         await self._send(message)
 
 

@@ -61,6 +61,12 @@ class Telemetry:
         self._breaker = meter.create_counter(
             "pixsim.plugin.breaker.transitions", unit="{transition}", description="Circuit breaker state changes"
         )
+        self._route_requests = meter.create_counter(
+            "pixsim.plugin.route.requests", unit="{request}", description="Requests to plugin routes"
+        )
+        self._route_duration = meter.create_histogram(
+            "pixsim.plugin.route.duration", unit="ms", description="Latency of plugin route requests"
+        )
         self._calls_by_impl = calls_by_impl
         # Successful calls are plain integer bumps on the hot path; the SDK reads them when it exports.
         meter.create_observable_counter(
@@ -74,6 +80,15 @@ class Telemetry:
     def record_durations(self, hook: str, plugin_ids: list[str], laps_ns: list[int]) -> None:
         for plugin_id, lap in zip(plugin_ids, laps_ns, strict=True):
             self._durations.record(lap / 1e6, {ATTR_PLUGIN: plugin_id, ATTR_HOOK: hook})
+
+    def record_route(self, plugin_id: str, method: str, status: int, elapsed_ns: int) -> None:
+        attributes: dict[str, str | int] = {
+            ATTR_PLUGIN: plugin_id,
+            "http.request.method": method,
+            "http.response.status_code": status,
+        }
+        self._route_requests.add(1, attributes)
+        self._route_duration.record(elapsed_ns / 1e6, attributes)
 
     def count_breaker(self, plugin_id: str, world_id: int, new_state: str) -> None:
         self._breaker.add(1, {ATTR_PLUGIN: plugin_id, ATTR_WORLD: world_id, "pixsim.breaker.state": new_state})

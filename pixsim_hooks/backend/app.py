@@ -22,6 +22,7 @@ from pixsim_hooks.backend._api._admin import require_admin
 from pixsim_hooks.backend._api._admin_page import router as admin_page_router
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._event_bridge import host_publisher
+from pixsim_hooks.backend._otel import sdk_providers
 from pixsim_hooks.backend._services import GameService, Publish
 from pixsim_hooks.backend._store import SqlStorage
 
@@ -51,6 +52,8 @@ def create_app(
     )
     app.state.settings = settings if settings is not None else Settings()
     app.state.publish = publish
+    if tracer_provider is None and meter_provider is None:
+        tracer_provider, meter_provider = sdk_providers(app.state.settings)
     app.state.host_options = {
         "plugins": list(plugins),
         "entry_points": entry_points,
