@@ -31,6 +31,7 @@ from pixsim_hooks._telemetry import ATTR_PLUGIN
 __all__ = [
     "PLUGIN_ADMIN_PREFIX",
     "PLUGIN_API_PREFIX",
+    "PROBLEM_MEDIA_TYPE",
     "PluginMiddleware",
     "get_plugin_context",
     "host_of",

@@ -11,6 +11,7 @@ from typing import Any
 
 from pixsim_hooks._snapshots import LocationSnapshot, NpcSnapshot, SessionSnapshot, WorldSnapshot
 from pixsim_hooks.backend._services import GameService
+from pixsim_hooks.backend.behavior._config import DEFAULT_WEIGHTS
 
 __all__ = ["DEMO_PLUGINS", "DEMO_WORLD_NAME", "DemoWorld", "find_demo_world", "seed_demo_world"]
 
@@ -120,16 +121,7 @@ ROUTINE = {
 
 SCORING_CONFIG = {
     "version": BEHAVIOR_VERSION,
-    "weights": {
-        "baseWeight": 1.0,
-        "activityPreference": 1.0,
-        "categoryPreference": 0.8,
-        "traitModifier": 0.6,
-        "moodCompatibility": 0.7,
-        "relationshipBonus": 0.5,
-        "urgency": 1.2,
-        "inertia": 0.3,
-    },
+    "weights": dict(DEFAULT_WEIGHTS),  # spelled out in the demo world so operators see what they can tune
 }
 
 SIMULATION_CONFIG = {

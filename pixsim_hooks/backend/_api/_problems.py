@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixsim_hooks._exceptions import ConfigError, NotFoundError, StaleWriteError
+from pixsim_hooks._fastapi import PROBLEM_MEDIA_TYPE, problem_json
 from pixsim_hooks.backend._api._schemas import Problem, ValidationProblem
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "install_problem_handlers", "problem_response", "problems"]
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger(__name__)
 
 _TYPES = {
@@ -40,14 +40,9 @@ _DESCRIPTIONS = {
 
 
 def problem_response(status: int, detail: str, **extra: Any) -> JSONResponse:
-    body = {
-        "type": _TYPES.get(status, "about:blank"),
-        "title": _TITLES.get(status) or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+    """A core problem response: the type and title follow from the status."""
+    title = _TITLES.get(status) or HTTPStatus(status).phrase
+    return problem_json(status, title, detail, type_=_TYPES.get(status, "about:blank"), **extra)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
