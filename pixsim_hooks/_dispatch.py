@@ -90,7 +90,9 @@ _OPEN_GATE = _Gate(None, None, _NONE, _NONE)
 def outcome_of(exc: BaseException) -> Outcome:
     if isinstance(exc, PermissionDenied):
         return Outcome.DENIED
-    if isinstance(exc, TimeoutError):
+    # Only the host's deadline is a timeout: a TimeoutError the plugin raised itself (its upstream timed out) is
+    # its error, and counting it as a timeout would send operators to raise a deadline that was never hit.
+    if isinstance(exc, HookDeadlineExceeded):
         return Outcome.TIMEOUT
     return Outcome.ERROR
 

@@ -44,13 +44,25 @@ class Settings(BaseSettings):
     otel_exporter: str = Field(
         default="none",
         pattern="^(none|console|otlp)$",
-        description="Where traces and metrics go; with none the OpenTelemetry SDK is not even imported.",
+        description="Where traces and metrics are pushed; with none (and no prometheus) the SDK is not even imported.",
+    )
+    # A switch beside otel_exporter, not one of its values: Prometheus pulls metrics only, so an operator can keep
+    # pushing traces (otlp) and still be scraped.
+    prometheus: bool = Field(
+        default=False,
+        description="Serve GET /metrics for a Prometheus scrape, beside any exporter (extra pixsim-hooks[prometheus]).",
     )
     health_window_s: float = Field(default=60.0, gt=0, description="Sliding window of plugin error rates.")
     breaker_threshold: int = Field(default=5, ge=1, description="Failures in the window that open a plugin's breaker.")
     breaker_window_s: float = Field(default=60.0, gt=0, description="Window the breaker counts failures in.")
     breaker_cooldown_s: float = Field(default=30.0, gt=0, description="Open time before a breaker half-opens.")
     # -- backend
+    sandbox_max_message_bytes: int = Field(
+        default=1 << 20, ge=4096, description="Largest protocol message an out-of-process plugin may send or receive."
+    )
+    sandbox_crash_limit: int = Field(default=3, ge=1, description="Crashes within the window that quarantine it.")
+    sandbox_crash_window_s: float = Field(default=300.0, gt=0, description="Window of the crash-loop rule.")
+    remote_event_queue: int = Field(default=1000, ge=1, description="Queued events per remote plugin (oldest dropped).")
     database_url: str = Field(
         default="sqlite+aiosqlite:///./pixsim.sqlite3",
         description="SQLAlchemy async URL (SQLite or asyncpg).",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
 
@@ -22,9 +22,12 @@ from pixsim_hooks.backend._api._admin import require_admin
 from pixsim_hooks.backend._api._admin_page import router as admin_page_router
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._event_bridge import host_publisher
-from pixsim_hooks.backend._otel import sdk_providers
+from pixsim_hooks.backend._otel import sdk_setup
 from pixsim_hooks.backend._services import GameService, Publish
 from pixsim_hooks.backend._store import SqlStorage
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["create_app", "lifespan"]
 
@@ -41,7 +44,9 @@ def create_app(
     """Build the backend app.
 
     ``plugins`` are registered explicitly and ``entry_points`` default to the installed ``pixsim_hooks.plugins``
-    group (pass ``[]`` for none). ``publish`` replaces event delivery to the plugins (tests only).
+    group (pass ``[]`` for none). ``publish`` replaces event delivery to the plugins (tests only). Explicit
+    ``tracer_provider`` / ``meter_provider`` replace everything the OpenTelemetry settings would build, the
+    Prometheus reader and ``/metrics`` included.
     """
     app = FastAPI(
         title="PixSim reference backend",
@@ -52,8 +57,12 @@ def create_app(
     )
     app.state.settings = settings if settings is not None else Settings()
     app.state.publish = publish
+    registry = None
     if tracer_provider is None and meter_provider is None:
-        tracer_provider, meter_provider = sdk_providers(app.state.settings)
+        setup = sdk_setup(app.state.settings)
+        tracer_provider, meter_provider = setup.tracer_provider, setup.meter_provider
+        registry = setup.prometheus_registry
+    app.state.prometheus_registry = registry
     app.state.host_options = {
         "plugins": list(plugins),
         "entry_points": entry_points,
@@ -64,7 +73,16 @@ def create_app(
     app.add_middleware(PluginMiddleware)
     app.include_router(api_router(), prefix=API_PREFIX)
     app.include_router(admin_page_router)  # the HTML admin page at /admin (outside the JSON API)
+    if registry is not None:
+        _mount_prometheus(app, registry)
     return app
+
+
+def _mount_prometheus(app: FastAPI, registry: CollectorRegistry) -> None:
+    # Imported here: prometheus_client comes with the optional extra, and an app without Prometheus must not need it.
+    from pixsim_hooks.backend._api._prometheus import prometheus_router
+
+    app.include_router(prometheus_router(registry))  # GET /metrics, at the root where Prometheus looks by default
 
 
 @asynccontextmanager
