@@ -14,6 +14,9 @@ The tree::
           ├── UnknownPluginError           an operation named a plugin the host does not know
           ├── HookDeadlineExceeded         a hook call ran past its deadline (also a TimeoutError)
           ├── NotFoundError                a world / session / NPC / ... does not exist (also a LookupError)
+          ├── ProtocolError                an out-of-process plugin broke the wire protocol (its process is killed)
+          ├── PluginCrashed                an out-of-process plugin's process died, or its remote is unreachable
+          ├── RemotePluginError            an out-of-process plugin's own code raised (``.error_type`` names it)
           ├── StaleWriteError              an optimistic-locking write lost every retry
           └── ConfigError                  world or settings JSON is malformed (names the JSON path)
 
@@ -36,8 +39,11 @@ __all__ = [
     "NotFoundError",
     "PermissionDenied",
     "PixsimHooksError",
-    "PluginNotEnabled",
+    "PluginCrashed",
     "PluginLoadError",
+    "PluginNotEnabled",
+    "ProtocolError",
+    "RemotePluginError",
     "StaleWriteError",
     "UnknownPluginError",
 ]
@@ -91,6 +97,26 @@ class NotFoundError(PixsimHooksError, LookupError):
     """A requested world, location, NPC, session or generation does not exist."""
 
     __plugin_safe__ = True
+
+
+class ProtocolError(PixsimHooksError):
+    """An out-of-process plugin sent something the protocol forbids: malformed, oversized, too deeply nested or
+    non-finite JSON, duplicate keys, a message of the wrong type, or a reply to a request that is not outstanding.
+    The host rejects the message, records the failure and (for a child process) kills it."""
+
+
+class PluginCrashed(PixsimHooksError):
+    """An out-of-process plugin cannot answer: its process died or was killed, is restarting, or its remote
+    endpoint is unreachable. The call falls back like any other failure."""
+
+
+class RemotePluginError(PixsimHooksError):
+    """An out-of-process plugin's code raised while handling a call; ``.error_type`` is the class name it reported
+    (only a name and a message cross the channel, never a traceback or an object)."""
+
+    def __init__(self, message: str, *, plugin_id: str | None, error_type: str) -> None:
+        super().__init__(message, plugin_id=plugin_id)
+        self.error_type = error_type
 
 
 class StaleWriteError(PixsimHooksError):

@@ -7,6 +7,7 @@ quarantined with the reason; the other plugins load.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from pixsim_hooks._exceptions import (
     UnknownPluginError,
 )
 from pixsim_hooks._health import HealthBook, Outcome
+from pixsim_hooks._isolated import IsolatedPlugin
+from pixsim_hooks._isolated_loading import effective_isolation, isolate, start_isolated
 from pixsim_hooks._loading import Candidate, dependency_order, discover, policy_refusal
 from pixsim_hooks._manifest import CORE_PLUGIN_ID, PluginManifest
 from pixsim_hooks._permissions import Permission, resolve_permissions
@@ -113,7 +116,8 @@ class PluginHost:
             tracing=settings.tracing,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
-            calls_by_impl=lambda: [(pid, hook, st.calls) for (pid, hook), st in self._stats.items()],
+            # list(): the metric reader may run this in its own thread while dispatch adds entries
+            calls_by_impl=lambda: [(pid, hook, st.calls) for (pid, hook), st in list(self._stats.items())],
         )
         self.health = HealthBook(self.telemetry, window_s=settings.health_window_s, calls_of=self._calls_of)
         self.breakers = Breakers(
@@ -129,6 +133,8 @@ class PluginHost:
         self._entry_points = entry_points
         self._entries: dict[str, _Entry] = {}
         self._order: list[str] = []
+        self._isolated: dict[str, IsolatedPlugin] = {}  # out-of-process plugins by id
+        self._background: set[asyncio.Task[None]] = set()
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         for module in hookspecs.SPEC_MODULES:
             self.pm.add_hookspecs(module)
@@ -175,11 +181,16 @@ class PluginHost:
         """Discover, check and load every plugin; failures quarantine only the plugin concerned."""
         accepted: dict[str, Candidate] = {}
         for candidate in discover(self._explicit, self._entry_points):
+            isolated = await self._start_isolated(candidate)
             refusal = self._refusal(candidate, accepted)
             if refusal is not None:
+                if isolated is not None:
+                    await isolated.stop()
                 self._remember(candidate, refusal, accepted)
             else:
                 accepted[candidate.id] = candidate
+                if isolated is not None:
+                    self._isolated[candidate.id] = isolated
         order, dependency_errors = dependency_order({pid: c.manifest for pid, c in accepted.items()})  # type: ignore[misc]
         in_cycles = [pid for pid in dependency_errors if pid not in order]
         for pid in order + in_cycles:
@@ -197,7 +208,28 @@ class PluginHost:
         assert candidate.manifest is not None
         if candidate.id in accepted or candidate.id in self._entries:
             return f"plugin {candidate.id!r}: another plugin with this id is already loaded ({candidate.source})"
-        return policy_refusal(candidate.manifest, self.settings)
+        return policy_refusal(candidate.manifest, self.settings, effective_isolation(candidate))
+
+    async def _start_isolated(self, candidate: Candidate) -> IsolatedPlugin | None:
+        """Start an out-of-process plugin (its manifest comes from its welcome). None for in-process ones."""
+        isolate(candidate)
+        if effective_isolation(candidate) is None:
+            return None
+        if candidate.manifest is not None and policy_refusal(candidate.manifest, self.settings) == (
+            "denied by PIXSIM_PLUGINS_DENY"
+        ):
+            return None  # an operator's deny: not even started
+        try:
+            return await start_isolated(
+                candidate,
+                self.settings,
+                on_denied=self.health.record_denial,
+                on_crash_loop=lambda reason: self._quarantine(candidate.id, reason),
+                on_failure=lambda where, exc: self.record_failure(candidate.id, where, outcome_of(exc), exc),
+            )
+        except PluginLoadError as exc:
+            candidate.error = exc
+            return None
 
     def _dependency_problem(self, candidate: Candidate) -> str | None:
         assert candidate.manifest is not None
@@ -232,6 +264,13 @@ class PluginHost:
             self._quarantine(pid, problem)
             return
         entry.ctx = build_context(candidate.manifest, permissions, self._services)
+        isolated = self._isolated.get(pid)
+        if isolated is not None:
+            try:
+                await isolated.prepare(pid, sorted(p.value for p in permissions))
+            except Exception as exc:
+                self._quarantine(pid, f"its process could not be started: {type(exc).__name__}: {exc}")
+                return
         for hook in ("on_load", "register_behavior"):
             if not await self._lifecycle(pid, hook):
                 return
@@ -285,6 +324,11 @@ class PluginHost:
         self.behavior.withdraw(pid)
         self.generation += 1
         _log.error("plugin quarantined", plugin_id=pid, reason=reason)
+        isolated = self._isolated.get(pid)
+        if isolated is not None:  # its process goes too (it is started again if the operator re-enables it)
+            task = asyncio.get_running_loop().create_task(isolated.stop())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def enable(self, plugin_id: str) -> PluginInfo:
         """Enable a plugin globally and close its circuit breakers. A quarantined plugin is loaded again from
@@ -311,9 +355,18 @@ class PluginHost:
         return self.plugin(plugin_id)
 
     async def shutdown(self) -> None:
+        """Disable every plugin (``on_disable`` runs) and stop every plugin process."""
         for pid in reversed(self._order):
             if self._entries[pid].state is PluginState.ENABLED:
                 await self.disable(pid)
+        for isolated in self._isolated.values():
+            await isolated.stop()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def isolated(self, plugin_id: str) -> IsolatedPlugin | None:
+        """The out-of-process runtime of a plugin (host-side glue, tests and the admin), or None."""
+        return self._isolated.get(plugin_id)
 
     def _audit_manifest(self, pid: str, entry: _Entry) -> None:
         """A plugin that rewrote its manifest after load keeps the approved one; the attempt is recorded."""

@@ -9,12 +9,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixsim_hooks._exceptions import DependencyError, ManifestError, PluginLoadError
-from pixsim_hooks._manifest import Isolation, PluginManifest, Trust, parse_manifest
+from pixsim_hooks._manifest import Isolation, PluginManifest, ProcessRuntime, Trust, parse_manifest
 from pixsim_hooks._settings import Settings
 
-__all__ = ["ENTRY_POINT_GROUP", "Candidate", "discover", "dependency_order", "policy_refusal"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ISOLATED_ENTRY_POINT_GROUP",
+    "Candidate",
+    "ProcessPlugin",
+    "RemotePlugin",
+    "dependency_order",
+    "discover",
+    "policy_refusal",
+]
 
 ENTRY_POINT_GROUP = "pixsim_hooks.plugins"
+ISOLATED_ENTRY_POINT_GROUP = "pixsim_hooks.isolated_plugins"
+"""Entry points of plugins to run in a sandboxed child process: their value is never imported by the host."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessPlugin:
+    """Run the plugin at ``target`` (``"package.module"`` or ``"package.module:attr"``) in a sandboxed child
+    process. The host never imports ``target``; ``runtime`` overrides the manifest's ``process`` limits."""
+
+    target: str
+    runtime: ProcessRuntime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemotePlugin:
+    """A plugin served over HTTP, configured by the operator's copy of its manifest (``kind: remote``); that
+    configuration (endpoint, secret) is its identity."""
+
+    manifest: PluginManifest | Mapping[str, Any]
 
 
 @dataclass(slots=True)
@@ -34,11 +62,18 @@ class Candidate:
 def discover(
     explicit: Iterable[object], entry_points: Iterable[importlib.metadata.EntryPoint] | None
 ) -> list[Candidate]:
-    """Explicitly given plugin objects first, then the ``pixsim_hooks.plugins`` entry points."""
+    """Explicitly given plugin objects first, then the ``pixsim_hooks.plugins`` entry points, then the
+    ``pixsim_hooks.isolated_plugins`` ones (as :class:`ProcessPlugin`, not imported)."""
     if entry_points is None:
-        entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        entry_points = [
+            *importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+            *importlib.metadata.entry_points(group=ISOLATED_ENTRY_POINT_GROUP),
+        ]
     found = [_candidate(f"explicit:{_name_of(obj)}", obj) for obj in explicit]
     for ep in entry_points:
+        if ep.group == ISOLATED_ENTRY_POINT_GROUP:
+            found.append(_candidate(ep.name, ProcessPlugin(ep.value)))
+            continue
         try:
             obj = ep.load()
         except Exception as exc:  # an import error quarantines this plugin only
@@ -51,6 +86,14 @@ def discover(
 
 
 def _candidate(source: str, obj: object) -> Candidate:
+    if isinstance(obj, ProcessPlugin):  # its manifest comes from the child's welcome
+        return Candidate(f"process:{obj.target}", obj)
+    if isinstance(obj, RemotePlugin):
+        try:
+            manifest = parse_manifest(obj.manifest, source=source)
+        except ManifestError as exc:
+            return Candidate(exc.plugin_id or source, obj, error=PluginLoadError(str(exc), plugin_id=exc.plugin_id))
+        return Candidate(manifest.id, obj, manifest)
     if isinstance(obj, type):  # a plugin class: one instance per host
         try:
             obj = obj()
@@ -74,8 +117,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def policy_refusal(manifest: PluginManifest, settings: Settings) -> str | None:
-    """Why settings or the trust rule forbid loading this plugin here, or None."""
+def policy_refusal(manifest: PluginManifest, settings: Settings, isolation: Isolation | None = None) -> str | None:
+    """Why settings or the trust rule forbid loading this plugin here, or None. ``isolation`` is how the host will
+    actually run it (a plugin may always be run more isolated than its manifest asks, never less)."""
     pid = manifest.id
     if pid in settings.plugins_deny:
         return "denied by PIXSIM_PLUGINS_DENY"
@@ -84,13 +128,11 @@ def policy_refusal(manifest: PluginManifest, settings: Settings) -> str | None:
     trust = manifest.trust
     if settings.plugins_trusted is not None and pid not in settings.plugins_trusted:
         trust = Trust.COMMUNITY  # the operator has not vouched for this plugin: its own claim does not count
-    if manifest.isolation is Isolation.IN_PROCESS and trust is Trust.COMMUNITY:
+    if (isolation or manifest.isolation) is Isolation.IN_PROCESS and trust is Trust.COMMUNITY:
         return (
             "community plugins are never run in-process (in-process proxies stop mistakes, not malice); "
             "declare isolation 'process' or 'remote'"
         )
-    if manifest.isolation is not Isolation.IN_PROCESS:
-        return f"isolation {manifest.isolation.value!r} is not supported by this host yet"
     return None
 
 

@@ -62,7 +62,11 @@ class ProcessRuntime(_Frozen):
     """Limits of the child process an ``isolation: process`` plugin runs in."""
 
     memory_mb: int = Field(default=512, gt=0)
-    cpu_seconds: int = Field(default=30, gt=0)
+    cpu_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="CPU seconds over the process lifetime (a backstop; per-call deadlines kill runaway calls).",
+    )
     open_files: int = Field(default=64, gt=0)
     file_size_mb: int = Field(default=16, ge=0)
 

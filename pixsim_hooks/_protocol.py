@@ -1,0 +1,401 @@
+"""The out-of-process plugin protocol, version 1 (``docs/plugin-protocol.md`` is its specification).
+
+One conversation per plugin: the host sends a message, the plugin answers with exactly one message. While it
+handles a ``call`` the plugin may answer with ``cap`` requests instead (a capability call back to the host); the
+host answers each with ``cap_result`` and the plugin finally answers the call with ``result`` or ``error``. Over a
+child process's socket the messages are frames (4-byte big-endian length, then UTF-8 JSON); over HTTP each host
+message is a POST whose response body is the plugin's next message.
+
+Everything received is checked before it is believed: size cap, strict JSON (no NaN/Infinity, no duplicate keys,
+bounded nesting), then a pydantic schema per message type; and the conversation itself checks that every answer
+names the outstanding request (:class:`Conversation`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import fields, is_dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from pixsim_hooks._behavior_types import NpcView
+from pixsim_hooks._events import (
+    InteractionExecuted,
+    LocationChanged,
+    NpcSpawned,
+    SessionCreated,
+    SessionUpdated,
+    WorldTimeAdvanced,
+)
+from pixsim_hooks._exceptions import ProtocolError
+from pixsim_hooks._snapshots import GenerationSnapshot, LocationSnapshot, NpcSnapshot, SessionSnapshot, WorldSnapshot
+
+__all__ = [
+    "FRAME_HEADER",
+    "MAX_DEPTH",
+    "MAX_MESSAGE_BYTES",
+    "PROTOCOL_VERSION",
+    "Ack",
+    "Bye",
+    "Call",
+    "CapRequest",
+    "CapResult",
+    "ErrorInfo",
+    "Failure",
+    "Grant",
+    "Hello",
+    "HostMessage",
+    "Interner",
+    "ItemResult",
+    "Ping",
+    "PluginMessage",
+    "Pong",
+    "Result",
+    "Shutdown",
+    "Welcome",
+    "decode_value",
+    "dumps",
+    "encode_value",
+    "loads",
+    "parse_host_message",
+    "parse_plugin_message",
+]
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 1 << 20
+"""Default cap on one message (either direction); the host kills a child that exceeds it."""
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted in a message."""
+FRAME_HEADER = struct.Struct(">I")
+TAG = "$pixsim"
+MAX_ID = 2**53  # ids must survive a round trip through a JavaScript number
+
+
+# -- strict JSON -----------------------------------------------------------------------------------------------------
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf without passing through parse_constant
+        raise ValueError(f"number {text[:20]} is not finite")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        dupe = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {dupe[:40]!r}")
+    return result
+
+
+def _depth_ok(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is dict:
+            children: Any = item.values()
+        elif type(item) is list:
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def loads(data: bytes | str, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """Parse one message strictly; :class:`ProtocolError` says why a message is refused."""
+    if len(data) > max_bytes:
+        raise ProtocolError(f"message of {len(data)} bytes exceeds the {max_bytes}-byte cap")
+    try:
+        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ProtocolError("message is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ProtocolError(f"message is not strict JSON: {str(exc)[:200]}") from None
+    if type(value) is not dict:
+        raise ProtocolError("a message must be a JSON object")
+    if not _depth_ok(value, max_depth):
+        raise ProtocolError(f"message is nested deeper than {max_depth} levels")
+    return value
+
+
+def dumps(message: Mapping[str, Any]) -> bytes:
+    """Serialise a message (finite JSON only; a NaN in our own data is a bug, not something to send)."""
+    return json.dumps(message, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# -- message schemas ------------------------------------------------------------------------------------------------
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+MessageId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ErrorInfo(_Message):
+    """An error as it crosses the channel: its class name, message and, for a denial, the permission."""
+
+    type: Annotated[str, Field(max_length=100)]
+    message: Annotated[str, Field(max_length=2000)] = ""
+    permission: Annotated[str, Field(max_length=100)] | None = None
+
+
+class ItemResult(_Message):
+    ok: bool
+    value: Any = None
+    error: ErrorInfo | None = None
+
+
+# host -> plugin
+class Hello(_Message):
+    """Opens the conversation; the plugin answers :class:`Welcome` (its manifest and hooks)."""
+
+    type: Literal["hello"]
+    id: MessageId
+    protocol: int
+
+
+class Grant(_Message):
+    """The host's decision after the welcome: the plugin's id and the permissions it was granted."""
+
+    type: Literal["grant"]
+    id: MessageId
+    plugin_id: Name
+    permissions: list[Name]
+
+
+class Call(_Message):
+    """Call one hook (``hook``) or one registered extension (``extension``) once per item of ``items`` (a batch)."""
+
+    type: Literal["call"]
+    id: MessageId
+    hook: Name | None = None
+    extension: Name | None = None
+    items: list[list[Any]]
+    shared: dict[str, Any] = Field(default_factory=dict)
+    drop: list[str] = Field(default_factory=list)
+
+
+class CapResult(_Message):
+    type: Literal["cap_result"]
+    id: MessageId
+    ok: bool
+    value: Any = None
+    error: ErrorInfo | None = None
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+    id: MessageId
+
+
+class Shutdown(_Message):
+    type: Literal["shutdown"]
+    id: MessageId
+
+
+# plugin -> host
+class Welcome(_Message):
+    type: Literal["welcome"]
+    id: MessageId
+    protocol: int
+    manifest: dict[str, Any]
+    hooks: list[Name]
+
+
+class Result(_Message):
+    type: Literal["result"]
+    id: MessageId
+    results: list[ItemResult]
+
+
+class Failure(_Message):
+    type: Literal["error"]
+    id: MessageId
+    error: ErrorInfo
+
+
+class CapRequest(_Message):
+    """A capability call from the plugin, made while it handles call ``call`` (batch item ``item``)."""
+
+    type: Literal["cap"]
+    id: MessageId
+    call: MessageId
+    item: Annotated[int, Field(ge=0)] | None = None
+    capability: Name
+    member: Name
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Ack(_Message):
+    type: Literal["ack"]
+    id: MessageId
+
+
+class Pong(_Message):
+    type: Literal["pong"]
+    id: MessageId
+
+
+class Bye(_Message):
+    type: Literal["bye"]
+    id: MessageId
+
+
+HostMessage = Annotated[Hello | Grant | Call | CapResult | Ping | Shutdown, Field(discriminator="type")]
+PluginMessage = Annotated[Welcome | Ack | Result | Failure | CapRequest | Pong | Bye, Field(discriminator="type")]
+_HOST: TypeAdapter[HostMessage] = TypeAdapter(HostMessage)
+_PLUGIN: TypeAdapter[PluginMessage] = TypeAdapter(PluginMessage)
+
+
+def _parse(adapter: TypeAdapter[Any], data: dict[str, Any]) -> Any:
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<message>"
+        raise ProtocolError(f"invalid message at {where[:100]}: {first['msg'][:200]}") from None
+
+
+def parse_plugin_message(data: dict[str, Any]) -> PluginMessage:
+    """Validate a message the plugin sent (the host side)."""
+    return _parse(_PLUGIN, data)  # type: ignore[no-any-return]
+
+
+def parse_host_message(data: dict[str, Any]) -> HostMessage:
+    """Validate a message the host sent (the plugin side)."""
+    return _parse(_HOST, data)  # type: ignore[no-any-return]
+
+
+# -- values: host objects as JSON and back --------------------------------------------------------------------------
+_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        NpcView,
+        NpcSnapshot,
+        SessionSnapshot,
+        WorldSnapshot,
+        LocationSnapshot,
+        GenerationSnapshot,
+        SessionCreated,
+        SessionUpdated,
+        InteractionExecuted,
+        NpcSpawned,
+        LocationChanged,
+        WorldTimeAdvanced,
+    )
+}
+_INTERNED = (SessionSnapshot, WorldSnapshot)  # big, and the same object for every NPC of a tick
+
+
+class Interner:
+    """Sends big shared values (a tick's session, its world meta) once per connection, then by reference.
+
+    The host keeps the object (so its ``id`` cannot be reused while cached) and its key; the plugin side keeps the
+    decoded value under the same key until a message ``drop``s it. Reset when the channel is replaced."""
+
+    def __init__(self, capacity: int = 32) -> None:
+        self._capacity = capacity
+        self._cache: OrderedDict[int, tuple[str, object]] = OrderedDict()
+        self._counter = 0
+        self.new: dict[str, Any] = {}
+        self.dropped: list[str] = []
+
+    def ref(self, obj: object, encode: Callable[[object], Any]) -> dict[str, Any]:
+        hit = self._cache.get(id(obj))
+        if hit is not None and hit[1] is obj:
+            self._cache.move_to_end(id(obj))
+            return {TAG: "ref", "key": hit[0]}
+        self._counter += 1
+        key = f"s{self._counter}"
+        self.new[key] = encode(obj)
+        self._cache[id(obj)] = (key, obj)
+        while len(self._cache) > self._capacity:
+            _, (old, _) = self._cache.popitem(last=False)
+            self.dropped.append(old)
+        return {TAG: "ref", "key": key}
+
+    def take(self) -> tuple[dict[str, Any], list[str]]:
+        """What the next message must carry: new shared values and keys to drop."""
+        new, dropped = self.new, self.dropped
+        self.new, self.dropped = {}, []
+        return new, dropped
+
+    def reset(self) -> None:
+        self._cache.clear()
+        self.new, self.dropped = {}, []
+
+
+def encode_value(value: Any, interner: Interner | None = None) -> Any:
+    """A host value as protocol JSON: plain JSON as it is, snapshots / views / events tagged with their type."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is str:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValueError("non-finite number cannot cross the protocol")
+        return value
+    if isinstance(value, Mapping):
+        if TAG in value:  # plain data that happens to use our tag key: wrapped so it cannot be mistaken
+            return {TAG: "dict", "value": {str(k): encode_value(v, interner) for k, v in value.items()}}
+        return {str(k): encode_value(v, interner) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [encode_value(v, interner) for v in value]
+    if kind is datetime:
+        return {TAG: "datetime", "iso": value.isoformat()}
+    if is_dataclass(value) and kind.__name__ in _TYPES:
+        if interner is not None and isinstance(value, _INTERNED):
+            return interner.ref(value, lambda obj: _encode_dataclass(obj, None))
+        return _encode_dataclass(value, interner)
+    raise TypeError(f"{kind.__name__} cannot cross the protocol")
+
+
+def _encode_dataclass(value: Any, interner: Interner | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(value):
+        item = getattr(value, f.name)
+        if f.name == "world_meta" and interner is not None:
+            out[f.name] = interner.ref(item, lambda obj: encode_value(obj))
+        else:
+            out[f.name] = encode_value(item, interner)
+    return {TAG: type(value).__name__, "fields": out}
+
+
+def decode_value(value: Any, shared: Mapping[str, Any] | None = None) -> Any:
+    """Protocol JSON back to values (the plugin side): tagged objects rebuilt, references resolved."""
+    if type(value) is list:
+        return [decode_value(v, shared) for v in value]
+    if type(value) is not dict:
+        return value
+    tag = value.get(TAG)
+    if tag is None:
+        return {k: decode_value(v, shared) for k, v in value.items()}
+    if tag == "ref":
+        if shared is None or value.get("key") not in shared:
+            raise ProtocolError(f"reference to unknown shared value {str(value.get('key'))[:40]!r}")
+        return shared[value["key"]]
+    if tag == "dict":
+        return {k: decode_value(v, shared) for k, v in value["value"].items()}
+    if tag == "datetime":
+        return datetime.fromisoformat(value["iso"])
+    cls = _TYPES.get(tag) if isinstance(tag, str) else None
+    if cls is None or type(value.get("fields")) is not dict:
+        raise ProtocolError(f"unknown tagged value {str(tag)[:40]!r}")
+    try:
+        return cls(**{k: decode_value(v, shared) for k, v in value["fields"].items()})
+    except TypeError as exc:
+        raise ProtocolError(f"bad {tag} value: {exc}") from None

@@ -1,0 +1,321 @@
+"""Starting, talking to and killing the child process of an ``isolation: process`` plugin.
+
+The child gets: a clean environment; no inherited descriptor but its end of a socket pair; its own session and
+process group; rlimits (address space, CPU, open files, file size, processes, no core) set before plugin code runs;
+a non-root uid when the host is root; its own working directory (removed afterwards). Where the machine has
+bubblewrap it also gets no network, its own PID namespace (nothing it forks survives it) and a filesystem view of
+only the interpreter, the packages it imports and its working directory, all read-only but the last; with only
+util-linux ``unshare``, no network and its own PID namespace. What is in force is detected once and logged.
+
+The host never blocks on a child: reads and writes go through asyncio streams, every exchange has a deadline, and
+a missed deadline, an oversized or malformed frame or an unexpected message kills the whole process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from pixsim_hooks._exceptions import PluginCrashed, ProtocolError
+from pixsim_hooks._manifest import ProcessRuntime
+from pixsim_hooks._protocol import FRAME_HEADER, dumps, loads
+
+__all__ = ["ChildProcess", "ProcessTransport", "SandboxKind", "detect_sandbox", "import_roots"]
+
+_log = structlog.get_logger("pixsim_hooks.sandbox")
+NOBODY = 65534
+_DEFAULT_PROCESSES = 32
+
+
+class SandboxKind:
+    BWRAP = "bubblewrap"
+    UNSHARE = "unshare"
+    NONE = "none"
+
+
+def _works(argv: Sequence[str]) -> bool:
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+@functools.cache
+def detect_sandbox() -> str:
+    """The strongest confinement this machine supports, checked once by running it."""
+    bwrap = shutil.which("bwrap")
+    if bwrap and _works([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev", "true"]):
+        kind = SandboxKind.BWRAP
+    elif (unshare := shutil.which("unshare")) and _works([unshare, "--net", "--pid", "--fork", "--kill-child", "true"]):
+        kind = SandboxKind.UNSHARE
+    else:
+        kind = SandboxKind.NONE
+    in_force = {
+        SandboxKind.BWRAP: "no network, own PID namespace, read-only minimal filesystem view",
+        SandboxKind.UNSHARE: "no network, own PID namespace (no filesystem view: install bubblewrap for one)",
+        SandboxKind.NONE: "rlimits, uid and clean environment only (install bubblewrap for more)",
+    }[kind]
+    _log.info("plugin sandbox detected", sandbox=kind, in_force=in_force, drops_to_uid=NOBODY if _root() else None)
+    return kind
+
+
+def _root() -> bool:
+    return os.geteuid() == 0
+
+
+def import_roots(target: str) -> tuple[list[str], list[str]]:
+    """(``sys.path`` entries, paths to make readable) for the child to import ``module:attr`` as the host would:
+    the directory holding the plugin's top-level package on the path, and only that package readable (not its
+    neighbours: the host's sources and files beside it stay out of the child's view). Found without importing."""
+    top = target.partition(":")[0].split(".")[0]
+    spec = importlib.util.find_spec(top)
+    if spec is None:
+        raise ModuleNotFoundError(f"plugin module {top!r} not found")
+    if spec.submodule_search_locations:  # a package
+        locations = [str(Path(p)) for p in spec.submodule_search_locations]
+        return sorted({str(Path(p).parent) for p in locations}), locations
+    if spec.origin is None:
+        raise ModuleNotFoundError(f"plugin module {top!r} has no location")
+    return [str(Path(spec.origin).parent)], [spec.origin]
+
+
+def _package_dirs(names: Sequence[str]) -> list[str]:
+    dirs: list[str] = []
+    for name in names:
+        module = sys.modules.get(name) or __import__(name)
+        dirs.extend(str(Path(p)) for p in getattr(module, "__path__", []))
+    return dirs
+
+
+_SYSTEM = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
+
+
+def _bwrap_argv(workdir: str, readable: Sequence[str]) -> list[str]:
+    argv = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    for path in _SYSTEM:
+        argv += ["--ro-bind-try", path, path]
+    # Directories above the bound paths are made by bwrap; they must be traversable once the child is not root.
+    parents = sorted({str(p) for path in readable for p in Path(path).parents if str(p) != "/"} - set(_SYSTEM))
+    for parent in parents:
+        if not any(parent == r or parent.startswith(r + "/") for r in readable):
+            argv += ["--perms", "0755", "--dir", parent]
+    for path in readable:
+        argv += ["--ro-bind", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", workdir, workdir, "--chdir", workdir]
+    return [*argv, "--"]
+
+
+def _outermost(paths: set[str]) -> list[str]:
+    """The paths not inside another of them (binding both would shadow the inner one's view of nothing)."""
+    ordered = sorted(paths)
+    return [p for p in ordered if not any(p != q and p.startswith(q + "/") for q in ordered)]
+
+
+@dataclass(slots=True)
+class _Limits:
+    memory_mb: int
+    cpu_seconds: int
+    open_files: int
+    file_size_mb: int
+    processes: int = _DEFAULT_PROCESSES
+
+
+class ChildProcess:
+    """One running child: its process, its channel, its working directory."""
+
+    def __init__(self, plugin_label: str, target: str, runtime: ProcessRuntime | None, max_bytes: int) -> None:
+        self.label = plugin_label
+        self.target = target
+        self.runtime = runtime or ProcessRuntime()
+        self.max_bytes = max_bytes
+        self.proc: asyncio.subprocess.Process | None = None
+        self.sandbox = SandboxKind.NONE
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._workdir: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        self.sandbox = detect_sandbox()
+        self._workdir = tempfile.mkdtemp(prefix=f"pixsim-plugin-{re.sub(r'[^A-Za-z0-9_-]', '_', self.label)[:40]}-")
+        os.chmod(self._workdir, 0o700)
+        uid = NOBODY if _root() else None
+        if uid is not None:
+            os.chown(self._workdir, uid, uid)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.proc = await self._spawn(child, uid)
+        finally:
+            child.close()
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 16)
+        _log.info("plugin process started", plugin_id=self.label, pid=self.proc.pid, sandbox=self.sandbox)
+
+    async def _spawn(self, child: socket.socket, uid: int | None) -> asyncio.subprocess.Process:
+        assert self._workdir is not None
+        r = self.runtime
+        paths, plugin_files = import_roots(self.target)
+        spec = {
+            "target": self.target,
+            "paths": paths,
+            "fd": child.fileno(),
+            "uid": uid,
+            "workdir": self._workdir,
+            "max_bytes": self.max_bytes,
+            "limits": asdict(_Limits(r.memory_mb, r.cpu_seconds, r.open_files, r.file_size_mb)),
+        }
+        argv = [sys.executable, "-I", "-m", "pixsim_hooks._child", json.dumps(spec)]
+        if self.sandbox == SandboxKind.BWRAP:
+            host_api = _package_dirs(("pixsim_hooks", "hookspecs", "proxies"))  # what the plugin imports of us
+            readable = _outermost({sys.base_prefix, sys.prefix, *plugin_files, *host_api})
+            argv = _bwrap_argv(self._workdir, readable) + argv
+        elif self.sandbox == SandboxKind.UNSHARE:
+            argv = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--", *argv]
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self._workdir, "PYTHONDONTWRITEBYTECODE": "1"}
+        log = open(os.path.join(self._workdir, "plugin.log"), "ab")  # noqa: SIM115, ASYNC230 - a local file, handed to the child
+        try:
+            return await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=self._workdir,
+                close_fds=True,
+                pass_fds=(child.fileno(),),  # the only descriptor it inherits (besides 0-2)
+                start_new_session=True,  # own session and process group: one killpg takes all of it
+            )
+        finally:
+            log.close()
+
+    # -- the channel ----------------------------------------------------------------------------------------
+    async def send(self, message: dict[str, Any]) -> None:
+        if self._writer is None or not self.alive:
+            raise PluginCrashed(f"plugin {self.label!r}: its process is not running", plugin_id=self.label)
+        body = dumps(message)
+        self._writer.write(FRAME_HEADER.pack(len(body)) + body)
+        try:
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            raise PluginCrashed(f"plugin {self.label!r}: channel closed ({exc})", plugin_id=self.label) from None
+
+    async def recv(self) -> dict[str, Any]:
+        if self._reader is None:
+            raise PluginCrashed(f"plugin {self.label!r}: its process is not running", plugin_id=self.label)
+        try:
+            (size,) = FRAME_HEADER.unpack(await self._reader.readexactly(FRAME_HEADER.size))
+            if size > self.max_bytes:
+                raise ProtocolError(f"plugin {self.label!r} sent a frame of {size} bytes (cap {self.max_bytes})")
+            body = await self._reader.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            code = await self._exit_code()
+            raise PluginCrashed(
+                f"plugin {self.label!r}: its process closed the channel (exit code {code}) {exc.__class__.__name__}",
+                plugin_id=self.label,
+            ) from None
+        return loads(body, max_bytes=self.max_bytes)
+
+    async def _exit_code(self) -> int | None:
+        if self.proc is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.2):
+                return await self.proc.wait()
+        return self.proc.returncode
+
+    def log_tail(self, limit: int = 2000) -> str:
+        """The end of what the child printed (its stdout and stderr go to a file in its working directory)."""
+        if self._workdir is None:
+            return ""
+        try:
+            with open(os.path.join(self._workdir, "plugin.log"), "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - limit))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    # -- ending -------------------------------------------------------------------------------------------
+    async def kill(self) -> None:
+        """Kill the whole process group (and, with a PID namespace, everything it forked), reap it, clean up."""
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        if proc is not None:
+            await proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+
+class ProcessTransport:
+    """The :class:`~pixsim_hooks._isolated.Transport` of a child process: one frame out, one frame back."""
+
+    restartable = True
+
+    def __init__(self, label: str, target: str, runtime: ProcessRuntime | None, max_bytes: int) -> None:
+        self.label = label
+        self.target = target
+        self.runtime = runtime
+        self.max_bytes = max_bytes
+        self.child: ChildProcess | None = None
+
+    async def open(self) -> None:
+        if self.child is not None:
+            await self.child.kill()
+        self.child = ChildProcess(self.label, self.target, self.runtime, self.max_bytes)
+        try:
+            await self.child.start()
+        except BaseException:
+            await self.child.kill()
+            raise
+
+    async def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.child is None:
+            raise PluginCrashed(f"plugin {self.label!r}: its process is not running", plugin_id=self.label)
+        await self.child.send(message)
+        return await self.child.recv()
+
+    async def close(self, *, kill: bool) -> None:
+        if self.child is not None:
+            await self.child.kill()
+
+    def log_tail(self) -> str:
+        return self.child.log_tail() if self.child is not None else ""
+
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child is not None else None

@@ -1,0 +1,301 @@
+"""Out-of-process plugins under attack (red-team items 11-18, 23, 24, 27): real malicious plugins in real child
+processes. Each test asserts the outcome — killed in time, nothing applied, the failure recorded against the plugin,
+the host's event loop responsive throughout (its lag is measured while the attack runs) — and the fixture asserts
+that no process of any plugin is left afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixsim_hooks import PluginHost, PluginState, Settings, create_host
+from pixsim_hooks._behavior_registry import ExtensionKind
+from pixsim_hooks._loading import ProcessPlugin
+from pixsim_hooks._sandbox import NOBODY, SandboxKind, detect_sandbox
+from tests.core.hostile_plugins import BAD_FRAMES, MARKER_SECONDS, outside_targets
+
+DEADLINE_MS = 400
+MAX_LAG_S = 0.1  # the host's loop may not stall this long while a plugin misbehaves
+Run = Callable[..., Awaitable[PluginHost]]
+
+
+def plugin_processes() -> list[str]:
+    """Command lines of every plugin child (and anything a plugin started) still alive on the machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "pixsim_hooks._child" in cmdline or f"sleep {MARKER_SECONDS}" in cmdline:
+            found.append(f"{entry.name}: {cmdline[:120]}")
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def dies(pid: int, within: float = 0.5) -> bool:
+    """The process is gone within ``within`` seconds (the kill follows the missed deadline by a loop turn)."""
+    end = time.monotonic() + within
+    while alive(pid):
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def restarted(host: PluginHost, plugin_id: str, within: float = 10.0) -> bool:
+    isolated = host.isolated(plugin_id)
+    assert isolated is not None
+    end = time.monotonic() + within
+    while not isolated.running and host.plugin(plugin_id).state is PluginState.ENABLED:
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(0.02)
+    return isolated.running
+
+
+def rss_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class LagMonitor:
+    """Measures how late the host's event loop wakes a 10 ms sleeper while an attack runs."""
+
+    def __init__(self) -> None:
+        self.max_lag = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0.01)
+            self.max_lag = max(self.max_lag, loop.time() - start - 0.01)
+
+    async def __aenter__(self) -> LagMonitor:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+@pytest.fixture
+async def run() -> AsyncIterator[Run]:
+    """``await run("Spinner")``: a loaded host running ``tests.core.hostile_plugins:Spinner`` in a child."""
+    hosts: list[PluginHost] = []
+
+    async def start(name: str, **settings: Any) -> PluginHost:
+        settings.setdefault("hook_deadline_ms", DEADLINE_MS)
+        target = f"tests.core.hostile_plugins:{name}"
+        host = create_host(Settings(**settings), plugins=[ProcessPlugin(target)], entry_points=[])
+        await host.load()
+        hosts.append(host)
+        return host
+
+    yield start
+    for host in hosts:
+        await host.shutdown()
+    await asyncio.sleep(0.05)  # let the kernel finish reaping the namespace
+    assert plugin_processes() == []
+
+
+def child_pid(host: PluginHost, plugin_id: str) -> int:
+    isolated = host.isolated(plugin_id)
+    assert isolated is not None
+    pid = isolated.transport.pid  # type: ignore[attr-defined]
+    assert isinstance(pid, int)
+    return pid
+
+
+def failures(host: PluginHost, plugin_id: str) -> dict[str, int]:
+    return host.health.view(plugin_id).failures
+
+
+async def attack(host: PluginHost, world_id: int = 0) -> tuple[list[Any], float, float]:
+    """Call the hostile hook; (results, seconds taken, worst event-loop lag meanwhile)."""
+    async with LagMonitor() as lag:
+        start = time.monotonic()
+        results = await host.hook.provide_simulation_defaults(world_id=world_id)
+        took = time.monotonic() - start
+    return results, took, lag.max_lag
+
+
+# -- the sandbox a well-behaved plugin gets ------------------------------------------------------------------------
+async def test_a_plugin_runs_in_its_own_process_as_nobody_in_its_own_working_directory(run: Run) -> None:
+    host = await run("Polite")
+    assert host.plugin("polite").state is PluginState.ENABLED
+    [answer] = await host.hook.provide_simulation_defaults(world_id=1)
+    assert answer["pid"] != os.getpid()
+    assert Path(answer["cwd"]).name.startswith("pixsim-plugin-")
+    if os.geteuid() == 0:
+        assert answer["uid"] == NOBODY
+
+
+async def test_a_community_plugin_is_accepted_only_because_it_runs_out_of_process(run: Run) -> None:
+    host = await run("Polite")  # trust: community, isolation: process
+    assert host.plugin("polite").manifest.trust == "community"  # type: ignore[union-attr]
+    assert host.plugin("polite").state is PluginState.ENABLED
+
+
+# -- 11, 12, 17: runaway code is killed at the deadline -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "plugin_id"), [("Spinner", "spinner"), ("Stubborn", "stubborn"), ("Sleeper", "sleeper")]
+)
+async def test_a_runaway_hook_is_killed_at_the_deadline_without_stalling_the_host(
+    run: Run, name: str, plugin_id: str
+) -> None:
+    host = await run(name)
+    pid = child_pid(host, plugin_id)
+    results, took, lag = await attack(host)
+    assert results == []  # the fallback: nothing offered
+    assert took < DEADLINE_MS / 1000 + 1.0
+    assert lag < MAX_LAG_S
+    assert failures(host, plugin_id) == {"timeout": 1}
+    assert await dies(pid)
+
+
+# -- 13: memory --------------------------------------------------------------------------------------------------------
+async def test_allocating_8_gib_fails_in_the_child_and_leaves_host_memory_alone(run: Run) -> None:
+    host = await run("Hog")
+    before = rss_bytes()
+    results, _, lag = await attack(host)
+    assert results == []
+    assert rss_bytes() - before < 50 << 20
+    assert lag < MAX_LAG_S
+    [record] = host.health.view("hog").recent
+    assert "MemoryError" in record.message
+
+
+# -- 14: processes and sockets -----------------------------------------------------------------------------------------
+async def test_forks_detached_children_and_sockets_are_contained_and_nothing_outlives_the_plugin(run: Run) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    try:
+        host = await run("Breeder", hook_deadline_ms=3000)
+        [found] = await host.hook.provide_simulation_defaults(world_id=port)
+    finally:
+        listener.close()
+    assert found["forks"] < 200 or detect_sandbox() != SandboxKind.NONE  # refused by RLIMIT_NPROC or contained
+    if detect_sandbox() != SandboxKind.NONE:
+        assert found["host_port"].startswith("refused")
+        assert found["internet"].startswith("refused")
+    # the fixture asserts that no child, and no `sleep` it started, is left once the host shuts down
+
+
+# -- 15: files -------------------------------------------------------------------------------------------------------
+async def test_file_limits_hold_and_nothing_is_written_outside_the_working_directory(run: Run) -> None:
+    host = await run("Hoarder", hook_deadline_ms=5000)
+    [found] = await host.hook.provide_simulation_defaults(world_id=1)
+    assert found["open_refused_after"] < 64
+    assert found["huge_size"] <= 16 << 20
+    assert [t for t in outside_targets() if os.path.exists(t)] == []  # noqa: ASYNC240 - a test's own check
+
+
+# -- 16: secrets ---------------------------------------------------------------------------------------------------
+async def test_the_child_sees_no_host_environment_descriptors_or_sources(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIXSIM_ADMIN_TOKEN", "s3cret-admin-token")
+    host = await run("Snoop")
+    [found] = await host.hook.provide_simulation_defaults(world_id=1)
+    assert set(found["env"]) <= {"PATH", "LANG", "HOME", "PWD", "PYTHONDONTWRITEBYTECODE"}
+    assert "s3cret-admin-token" not in repr(found)
+    for fd, target in found["fds"].items():  # only its own: /dev/null, its log, sockets, its event loop's epoll
+        own = target in ("/dev/null", f"{found['cwd']}/plugin.log") or target.startswith(("socket:", "anon_inode:"))
+        assert own, f"fd {fd} -> {target}"
+    if detect_sandbox() == SandboxKind.BWRAP:
+        assert found["readable"] == {}  # not the repository, not /etc
+        assert found["other_environs"] == {}
+
+
+# -- 18, 23, 24, 27: the channel -------------------------------------------------------------------------------------
+async def test_a_100_mb_flood_is_cut_at_the_frame_header_and_the_child_killed(run: Run) -> None:
+    host = await run("Flooder")
+    pid = child_pid(host, "flooder")
+    before = rss_bytes()
+    results, took, lag = await attack(host)
+    assert results == []
+    assert rss_bytes() - before < 20 << 20
+    assert lag < MAX_LAG_S and took < DEADLINE_MS / 1000 + 1.0
+    assert host.health.view("flooder").recent[0].exc_type == "ProtocolError"
+    assert await dies(pid)
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FRAMES))
+async def test_a_malformed_answer_is_rejected_recorded_and_the_child_killed(run: Run, kind: str) -> None:
+    host = await run("Malformed")
+    pid = child_pid(host, "malformed")
+    results, _, lag = await attack(host, world_id=sorted(BAD_FRAMES).index(kind))
+    assert results == []
+    assert lag < MAX_LAG_S
+    [record] = host.health.view("malformed").recent
+    assert record.exc_type == "ProtocolError"
+    assert await dies(pid)
+
+
+@pytest.mark.parametrize(("world_id", "what"), [(0, "an id never asked for"), (2, "another plugin's name")])
+async def test_a_forged_answer_is_rejected(run: Run, world_id: int, what: str) -> None:
+    host = await run("Forger")
+    results, _, _ = await attack(host, world_id=world_id)
+    assert results == [], what
+    assert host.health.view("forger").recent[-1].exc_type == "ProtocolError"
+
+
+async def test_a_replayed_answer_is_rejected(run: Run) -> None:
+    host = await run("Forger")
+    assert await host.hook.provide_simulation_defaults(world_id=9) == [{"good": 1}]
+    results, _, _ = await attack(host, world_id=1)  # replays the answer to the first call
+    assert results == []
+    assert host.health.view("forger").recent[-1].exc_type == "ProtocolError"
+
+
+async def test_identity_comes_from_the_channel_not_from_what_the_plugin_asks(run: Run) -> None:
+    host = await run("Impostor")
+    [found] = await host.hook.provide_simulation_defaults(world_id=1)
+    assert found["plugin:polite:x"] == "PermissionDenied"  # NamespaceViolation, raised plugin-side as a denial
+    assert found["world"] == "PermissionDenied"  # world:read was never granted
+    assert host.health.view("impostor").denials >= 2
+
+
+# -- crashes ---------------------------------------------------------------------------------------------------------
+async def test_a_crashed_child_restarts_and_registers_its_extensions_again(run: Run) -> None:
+    host = await run("Phoenix")
+    entry = host.behavior.get(ExtensionKind.CONDITION, "plugin:phoenix:always")
+    assert entry is not None
+    assert await host.call_extension(entry, {}, None, fallback="failed") is True
+    first = child_pid(host, "phoenix")
+    assert await host.hook.provide_simulation_defaults(world_id=13) == []  # it dies
+    assert await host.call_extension(entry, {}, None, fallback="failed") == "failed"  # restarting: fallback at once
+    assert await restarted(host, "phoenix")
+    assert await host.call_extension(entry, {}, None, fallback="failed") is True
+    assert child_pid(host, "phoenix") != first
+
+
+async def test_a_crash_loop_quarantines_the_plugin(run: Run) -> None:
+    host = await run("Crasher")
+    for _ in range(3):
+        assert await restarted(host, "crasher")
+        assert await host.hook.provide_simulation_defaults(world_id=1) == []
+    await asyncio.sleep(0.05)  # the quarantine stops the process in the background
+    info = host.plugin("crasher")
+    assert info.state is PluginState.QUARANTINED
+    assert "crash loop" in (info.reason or "")
