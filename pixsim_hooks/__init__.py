@@ -14,7 +14,9 @@ and ship through the ``pixsim_hooks.plugins`` entry-point group::
 
 The host gives each plugin only the capabilities its permissions grant. In-process capability proxies stop
 mistakes, not malice: CPython has no in-process sandbox, so ``trust: community`` plugins are refused in-process
-and must run out of process.
+and must run out of process: in a sandboxed child (:class:`ProcessPlugin`, or the ``pixsim_hooks.isolated_plugins``
+entry-point group, never imported by the host) or behind HTTP (:class:`RemotePlugin`, served with
+:func:`serve_plugin`). The protocol between them is ``docs/plugin-protocol.md``.
 """
 
 from __future__ import annotations
@@ -54,8 +56,11 @@ from pixsim_hooks._exceptions import (
     NotFoundError,
     PermissionDenied,
     PixsimHooksError,
+    PluginCrashed,
     PluginLoadError,
     PluginNotEnabled,
+    ProtocolError,
+    RemotePluginError,
     StaleWriteError,
     UnknownPluginError,
 )
@@ -69,7 +74,7 @@ from pixsim_hooks._fastapi import (
 from pixsim_hooks._frozen import FrozenDict, freeze, thaw
 from pixsim_hooks._health import FailureRecord, Outcome, PluginHealth
 from pixsim_hooks._host import PluginHost, PluginInfo, PluginState, create_host
-from pixsim_hooks._loading import ENTRY_POINT_GROUP
+from pixsim_hooks._loading import ENTRY_POINT_GROUP, ISOLATED_ENTRY_POINT_GROUP, ProcessPlugin, RemotePlugin
 from pixsim_hooks._manifest import (
     CORE_PLUGIN_ID,
     Isolation,
@@ -80,6 +85,7 @@ from pixsim_hooks._manifest import (
     Trust,
 )
 from pixsim_hooks._permissions import CAPABILITY_MEMBERS, Permission
+from pixsim_hooks._remote_server import serve_plugin
 from pixsim_hooks._settings import Settings
 from pixsim_hooks._snapshots import (
     GenerationRequest,
@@ -113,6 +119,7 @@ __all__ = [
     "GenerationStore",
     "HookCaller",
     "HookDeadlineExceeded",
+    "ISOLATED_ENTRY_POINT_GROUP",
     "InteractionExecuted",
     "Isolation",
     "LocationChanged",
@@ -133,6 +140,7 @@ __all__ = [
     "PermissionDenied",
     "PixsimHooksError",
     "PluginContext",
+    "PluginCrashed",
     "PluginHealth",
     "PluginHost",
     "PluginInfo",
@@ -142,7 +150,11 @@ __all__ = [
     "PluginMiddleware",
     "PluginNotEnabled",
     "PluginState",
+    "ProcessPlugin",
     "ProcessRuntime",
+    "ProtocolError",
+    "RemotePlugin",
+    "RemotePluginError",
     "RemoteRuntime",
     "SessionCapability",
     "SessionChange",
@@ -166,5 +178,6 @@ __all__ = [
     "get_plugin_context",
     "hookimpl",
     "mount_plugin_routers",
+    "serve_plugin",
     "thaw",
 ]

@@ -45,6 +45,13 @@ def _frozen_from_dict(d: dict[str, Any]) -> FrozenDict:
 
 def freeze(value: Any) -> Any:
     """Deep-copy JSON-like data into read-only form: mappings become FrozenDict, lists become tuples."""
+    kind = type(value)
+    if kind is FrozenDict or kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value  # the common cases first, without the (slow) abstract-class checks below
+    if kind is dict:
+        fd = FrozenDict()
+        dict.update(fd, {str(k): freeze(v) for k, v in value.items()})
+        return fd
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):

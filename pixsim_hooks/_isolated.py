@@ -45,6 +45,7 @@ from pixsim_hooks._protocol import (
     ItemResult,
     Result,
     Welcome,
+    decode_plain,
     encode_value,
     parse_plugin_message,
 )
@@ -131,6 +132,7 @@ class IsolatedPlugin:
         self.gave_up: str | None = None  # why it will not be restarted (crash loop)
         self._open = False
         self._ready = False  # open, granted and (after a restart) registered again: calls may go out
+        self._greet_again = False  # a remote said it no longer knows this host: hello, grant, replay first
         self._retry_at = 0.0
         self._ids = 0
         self._last_cap = 0
@@ -249,9 +251,12 @@ class IsolatedPlugin:
 
     # -- calls (batched) ---------------------------------------------------------------------------------------
     async def call(self, target: tuple[str, str], args: tuple[Any, ...], ctx: Any, local: Any = None) -> Any:
-        """Queue one call; it goes out with the other calls to ``target`` made in this event-loop turn."""
+        """Call the plugin once. When nobody is talking to it the call goes out at once, by itself; otherwise it is
+        queued and goes out with the other calls to ``target`` made meanwhile, as one batch."""
         if not self._ready:  # fail fast: a restart in progress must not eat the caller's deadline
             raise PluginCrashed(f"plugin {self.plugin_id!r} is {self._state()}", plugin_id=self.plugin_id)
+        if not self._lock.locked() and not self._pending:
+            return await self._call_alone(target, _Item(args, ctx, local))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.setdefault(target, []).append(_Item(args, ctx, local, future))
@@ -259,6 +264,20 @@ class IsolatedPlugin:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         return await future
+
+    async def _call_alone(self, target: tuple[str, str], item: _Item) -> Any:
+        # The quiet path (a sequential caller): no task and no future, which is a third of a round trip here.
+        async with self._lock:
+            try:
+                (result,) = await self._call_batch(target, [item])
+            except asyncio.CancelledError:
+                # The caller gave up mid-conversation: the answer would reach no one and put the channel out of
+                # step, so the process goes now (marked down at once; killed and restarted in the background).
+                self._crash_soon("a call was cancelled mid-conversation")
+                raise
+        if result.ok:
+            return decode_plain(result.value)
+        raise self._error(result)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -281,7 +300,7 @@ class IsolatedPlugin:
             if item.future is None or item.future.done():
                 continue
             if result.ok:
-                item.future.set_result(result.value)
+                item.future.set_result(decode_plain(result.value))
             else:
                 item.future.set_exception(self._error(result))
 
@@ -295,6 +314,9 @@ class IsolatedPlugin:
 
     async def _call_batch(self, target: tuple[str, str], items: list[_Item]) -> list[ItemResult]:
         await self._ensure_open()
+        if self._greet_again:  # the remote restarted and lost this conversation: greet it before the call
+            self._greet_again = False
+            await self._restart()
         kind, name = target
         encoded = [encode_value(list(item.args), self.interner) for item in items]
         shared, drop = self.interner.take() if self.interner is not None else ({}, [])
@@ -351,12 +373,14 @@ class IsolatedPlugin:
             await self._crash(f"broke the protocol: {exc}")
             raise
         except PluginCrashed as exc:
-            await self._crash(str(exc))
+            await self._crash(str(exc), greet_again=getattr(exc, "greet_again", False))
             raise
 
     # -- capability requests -----------------------------------------------------------------------------------
     async def _perform(self, req: CapRequest, items: list[_Item]) -> dict[str, Any]:
-        item = items[req.item] if req.item is not None and req.item < len(items) else items[0]
+        if req.item is not None and req.item >= len(items):
+            raise ProtocolError(f"plugin {self.plugin_id!r}: capability request for item {req.item} of {len(items)}")
+        item = items[req.item or 0]
         try:
             value = await self._capability(req, item)
             return {"type": "cap_result", "id": req.id, "ok": True, "value": encode_value(value)}
@@ -364,7 +388,8 @@ class IsolatedPlugin:
             return {"type": "cap_result", "id": req.id, "ok": False, "error": _error_info(exc)}
 
     async def _capability(self, req: CapRequest, item: _Item) -> Any:
-        capability, member, args, kwargs = req.capability, req.member, req.args, req.kwargs
+        capability, member = req.capability, req.member
+        args, kwargs = decode_plain(req.args), decode_plain(req.kwargs)
         if capability == "effect" and member == "get_flag" and item.local is not None:
             return item.local.get_flag(*args, **kwargs)
         if capability == "behavior" and member in _REGISTER and len(args) == 1 and not kwargs:
@@ -398,11 +423,30 @@ class IsolatedPlugin:
         return full
 
     # -- crashes and restarts ----------------------------------------------------------------------------------
-    async def _crash(self, reason: str) -> None:
-        """Kill the plugin's process; restart it in the background after a backoff, or give it up (crash loop)."""
-        if not self._open:
+    def _crash_soon(self, reason: str) -> None:
+        """:meth:`_crash` from code that cannot wait: no call goes out from here on; the kill follows."""
+        if not self._open or not self.transport.restartable:  # a remote's server drops the late answer itself
             return
         self._open = self._ready = False
+        task = asyncio.get_running_loop().create_task(self._finish_crash(reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _crash(self, reason: str, *, greet_again: bool = False) -> None:
+        """Kill the plugin's process; restart it in the background after a backoff, or give it up (crash loop).
+        A remote is not ours to kill or restart: each exchange stands alone, so a failed one fails only its call
+        (fallback; the breakers decide when to stop calling), and one that lost this conversation (it restarted)
+        is greeted again before the next call."""
+        if not self._open:
+            return
+        if not self.transport.restartable:
+            self._greet_again = self._greet_again or greet_again
+            _log.warning("remote plugin exchange failed", plugin_id=self.plugin_id, reason=reason)
+            return
+        self._open = self._ready = False
+        await self._finish_crash(reason)
+
+    async def _finish_crash(self, reason: str) -> None:
         tail = getattr(self.transport, "log_tail", lambda: "")()
         await self.transport.close(kill=True)
         if not self.transport.restartable:

@@ -99,7 +99,9 @@ def _transport(descriptor: object, source: str, settings: Settings) -> tuple[Tra
     if isinstance(descriptor, ProcessPlugin):
         from pixsim_hooks._sandbox import ProcessTransport
 
-        return ProcessTransport(source.removeprefix("process:"), descriptor.target, descriptor.runtime, max_bytes), None
+        label = source.removeprefix("process:")
+        transport = ProcessTransport(label, descriptor.target, descriptor.runtime, max_bytes, settings.sandbox_spin_us)
+        return transport, None
     assert isinstance(descriptor, RemotePlugin)
     manifest = parse_manifest(descriptor.manifest, source=source)
     if manifest.remote is None:

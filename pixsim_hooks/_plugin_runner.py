@@ -27,6 +27,7 @@ from pixsim_hooks._capabilities import (
     WorldCapability,
 )
 from pixsim_hooks._exceptions import CapabilityError, NotFoundError, PermissionDenied, ProtocolError, StaleWriteError
+from pixsim_hooks._frozen import freeze
 from pixsim_hooks._manifest import PluginManifest, parse_manifest
 from pixsim_hooks._protocol import (
     PROTOCOL_VERSION,
@@ -35,7 +36,6 @@ from pixsim_hooks._protocol import (
     ErrorInfo,
     Grant,
     Hello,
-    ItemResult,
     Ping,
     Shutdown,
     decode_value,
@@ -99,6 +99,7 @@ class _Client:
         self.item: int | None = None
         self._ids = itertools.count(1)
         self.shared: dict[str, Any] = {}
+        self.plugin_id = ""  # the id the host granted (set by the grant)
 
     def request(self, capability: str, member: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not self.call_id:
@@ -121,22 +122,19 @@ class _Client:
             raise ProtocolError(f"expected the answer to capability request {req_id}")
         if reply.ok:
             return decode_value(reply.value, self.shared)
-        raise _error_from(reply.error, capability, member)
+        raise _error_from(reply.error, self.plugin_id, capability, member)
 
 
-def _error_from(info: ErrorInfo | None, capability: str, member: str) -> Exception:
+def _error_from(info: ErrorInfo | None, plugin_id: str, capability: str, member: str) -> Exception:
     """The host's answer as the exception an in-process plugin would have seen (as near as a name allows)."""
     if info is None:
-        return CapabilityError(capability, member, "Error", _PLUGIN_ID[0])
+        return CapabilityError(capability, member, "Error", plugin_id)
     if info.type in ("PermissionDenied", "NamespaceViolation", "PluginNotEnabled"):
-        return PermissionDenied(_PLUGIN_ID[0], info.permission, capability, member)
+        return PermissionDenied(plugin_id, info.permission, capability, member)
     known = _RAISED.get(info.type)
     if known is not None:
         return known(info.message)
-    return CapabilityError(capability, member, info.type, _PLUGIN_ID[0])
-
-
-_PLUGIN_ID = [""]  # the granted id, for PermissionDenied raised plugin-side (one plugin per runner process)
+    return CapabilityError(capability, member, info.type, plugin_id)
 
 
 class _Capability:
@@ -231,7 +229,7 @@ class PluginRunner:
                 "hooks": self.hooks,
             }
         if isinstance(message, Grant):
-            _PLUGIN_ID[0] = message.plugin_id
+            self.client.plugin_id = message.plugin_id
             self.ctx = _Context(self.client, self.manifest, frozenset(message.permissions), self.extensions)
             return {"type": "ack", "id": message.id}
         if isinstance(message, Call):
@@ -247,7 +245,8 @@ class PluginRunner:
         shared = self.client.shared
         for key in call.drop:
             shared.pop(key, None)
-        shared.update({key: decode_value(value, shared) for key, value in call.shared.items()})
+        # Frozen once here: a view that holds a shared value (the world's meta) then costs no copy per NPC.
+        shared.update({key: freeze(decode_value(value, shared)) for key, value in call.shared.items()})
         target = self._target(call)
         if target is None:
             info = {"type": "LookupError", "message": f"this plugin has no {call.hook or call.extension!r}"}
@@ -284,7 +283,7 @@ class PluginRunner:
                 value = self._effect(fn, args, index)
             else:
                 value = self._run(fn(*args) if kind == "hook" else fn(self.ctx, *args))
-            return ItemResult(ok=True, value=encode_value(value)).model_dump(exclude_none=True)
+            return {"ok": True, "value": encode_value(value)}
         except Exception as exc:
             return {"ok": False, "error": _error_info(exc)}
 

@@ -59,6 +59,7 @@ __all__ = [
     "Result",
     "Shutdown",
     "Welcome",
+    "decode_plain",
     "decode_value",
     "dumps",
     "encode_value",
@@ -82,13 +83,6 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} is not JSON")
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e400 parses to inf without passing through parse_constant
-        raise ValueError(f"number {text[:20]} is not finite")
-    return value
-
-
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
@@ -98,36 +92,40 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _depth_ok(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if type(item) is dict:
-            children: Any = item.values()
-        elif type(item) is list:
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return False
-        stack.extend((child, depth + 1) for child in children)
-    return True
+def _sound(value: dict[str, Any] | list[Any], levels_left: int) -> str | None:
+    """Why ``value`` is refused (a container nested more than ``levels_left`` below it, or a number that parsed
+    to infinity, as ``1e400`` does without passing through ``parse_constant``), or None. One walk for both."""
+    children: Any = value.values() if type(value) is dict else value
+    for child in children:
+        kind = type(child)
+        if kind is dict or kind is list:
+            if levels_left < 1:
+                return "nested too deeply"
+            why = _sound(child, levels_left - 1)
+            if why is not None:
+                return why
+        elif kind is float and not math.isfinite(child):
+            return "a number is not finite"
+    return None
 
 
 def loads(data: bytes | str, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """Parse one message strictly; :class:`ProtocolError` says why a message is refused."""
+    if isinstance(data, str):
+        data = data.encode()
     if len(data) > max_bytes:
         raise ProtocolError(f"message of {len(data)} bytes exceeds the {max_bytes}-byte cap")
     try:
-        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
+        value = json.loads(data, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ProtocolError("message is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ProtocolError(f"message is not strict JSON: {str(exc)[:200]}") from None
     if type(value) is not dict:
         raise ProtocolError("a message must be a JSON object")
-    if not _depth_ok(value, max_depth):
-        raise ProtocolError(f"message is nested deeper than {max_depth} levels")
+    why = _sound(value, max_depth - 1)
+    if why is not None:
+        raise ProtocolError(f"message refused: {why} (limits: {max_depth} levels, finite numbers)")
     return value
 
 
@@ -349,7 +347,7 @@ def encode_value(value: Any, interner: Interner | None = None) -> Any:
         if not math.isfinite(value):
             raise ValueError("non-finite number cannot cross the protocol")
         return value
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         if TAG in value:  # plain data that happens to use our tag key: wrapped so it cannot be mistaken
             return {TAG: "dict", "value": {str(k): encode_value(v, interner) for k, v in value.items()}}
         return {str(k): encode_value(v, interner) for k, v in value.items()}
@@ -373,6 +371,18 @@ def _encode_dataclass(value: Any, interner: Interner | None) -> dict[str, Any]:
         else:
             out[f.name] = encode_value(item, interner)
     return {TAG: type(value).__name__, "fields": out}
+
+
+def decode_plain(value: Any) -> Any:
+    """What a plugin sent, as plain data (the host side): only the ``dict`` escape is undone. A plugin's tagged
+    objects are never rebuilt into host objects: they stay the plain JSON they are."""
+    if type(value) is list:
+        return [decode_plain(v) for v in value]
+    if type(value) is not dict:
+        return value
+    if value.get(TAG) == "dict" and type(value.get("value")) is dict and len(value) == 2:
+        value = value["value"]
+    return {k: decode_plain(v) for k, v in value.items()}
 
 
 def decode_value(value: Any, shared: Mapping[str, Any] | None = None) -> Any:

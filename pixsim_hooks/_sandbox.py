@@ -14,6 +14,7 @@ a missed deadline, an oversized or malformed frame or an unexpected message kill
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import importlib.util
@@ -29,7 +30,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -129,6 +130,97 @@ def _outermost(paths: set[str]) -> list[str]:
     return [p for p in ordered if not any(p != q and p.startswith(q + "/") for q in ordered)]
 
 
+class _Frames(asyncio.Protocol):
+    """The host's end of a child's socket: whole frames, with the size cap applied at the header.
+
+    A frame over the cap, or answers piling up that nobody asked for, stop reading at once (the caller kills the
+    child), so a flooding child costs the host at most one capped frame of memory."""
+
+    MAX_QUEUED = 4
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.closed = False
+        self.paused = False
+        self._buffer = bytearray()
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._error: ProtocolError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
+
+    def data_received(self, data: bytes) -> None:
+        if self._error is not None:
+            return
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= FRAME_HEADER.size:
+            (size,) = FRAME_HEADER.unpack_from(buffer)
+            if size > self.max_bytes:
+                self._fail(ProtocolError(f"sent a frame of {size} bytes (cap {self.max_bytes})"))
+                return
+            end = FRAME_HEADER.size + size
+            if len(buffer) < end:
+                break
+            self._frames.append(bytes(buffer[FRAME_HEADER.size : end]))
+            del buffer[:end]
+        if len(self._frames) > self.MAX_QUEUED:
+            self._fail(ProtocolError("sent answers nobody asked for"))
+            return
+        self._wake()
+
+    def _fail(self, error: ProtocolError) -> None:
+        self._error = error
+        self._buffer.clear()
+        if self._transport is not None:
+            self._transport.pause_reading()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._wake()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def write(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(data)
+
+    async def drained(self) -> None:
+        while self.paused and not self.closed:
+            self._drain = asyncio.get_running_loop().create_future()
+            await self._drain
+
+    async def next_frame(self) -> bytes:
+        while not self._frames:
+            if self._error is not None:
+                raise self._error
+            if self.closed:
+                raise EOFError
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self._frames.popleft()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
 @dataclass(slots=True)
 class _Limits:
     memory_mb: int
@@ -141,15 +233,17 @@ class _Limits:
 class ChildProcess:
     """One running child: its process, its channel, its working directory."""
 
-    def __init__(self, plugin_label: str, target: str, runtime: ProcessRuntime | None, max_bytes: int) -> None:
+    def __init__(
+        self, plugin_label: str, target: str, runtime: ProcessRuntime | None, max_bytes: int, spin_us: int = 0
+    ) -> None:
         self.label = plugin_label
+        self.spin_us = spin_us
         self.target = target
         self.runtime = runtime or ProcessRuntime()
         self.max_bytes = max_bytes
         self.proc: asyncio.subprocess.Process | None = None
         self.sandbox = SandboxKind.NONE
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._channel: _Frames | None = None
         self._workdir: str | None = None
 
     @property
@@ -172,7 +266,8 @@ class ChildProcess:
             self.proc = await self._spawn(child, uid)
         finally:
             child.close()
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 16)
+        loop = asyncio.get_running_loop()
+        _, self._channel = await loop.create_connection(lambda: _Frames(self.max_bytes), sock=parent)
         _log.info("plugin process started", plugin_id=self.label, pid=self.proc.pid, sandbox=self.sandbox)
 
     async def _spawn(self, child: socket.socket, uid: int | None) -> asyncio.subprocess.Process:
@@ -186,6 +281,7 @@ class ChildProcess:
             "uid": uid,
             "workdir": self._workdir,
             "max_bytes": self.max_bytes,
+            "spin_us": self.spin_us,
             "limits": asdict(_Limits(r.memory_mb, r.cpu_seconds, r.open_files, r.file_size_mb)),
         }
         argv = [sys.executable, "-I", "-m", "pixsim_hooks._child", json.dumps(spec)]
@@ -214,29 +310,26 @@ class ChildProcess:
 
     # -- the channel ----------------------------------------------------------------------------------------
     async def send(self, message: dict[str, Any]) -> None:
-        if self._writer is None or not self.alive:
+        channel = self._channel
+        if channel is None or channel.closed or not self.alive:
             raise PluginCrashed(f"plugin {self.label!r}: its process is not running", plugin_id=self.label)
         body = dumps(message)
-        self._writer.write(FRAME_HEADER.pack(len(body)) + body)
-        try:
-            await self._writer.drain()
-        except (ConnectionError, OSError) as exc:
-            raise PluginCrashed(f"plugin {self.label!r}: channel closed ({exc})", plugin_id=self.label) from None
+        channel.write(FRAME_HEADER.pack(len(body)) + body)
+        if channel.paused:  # the child is not reading: wait for room (bounded by the caller's deadline)
+            await channel.drained()
 
     async def recv(self) -> dict[str, Any]:
-        if self._reader is None:
+        if self._channel is None:
             raise PluginCrashed(f"plugin {self.label!r}: its process is not running", plugin_id=self.label)
         try:
-            (size,) = FRAME_HEADER.unpack(await self._reader.readexactly(FRAME_HEADER.size))
-            if size > self.max_bytes:
-                raise ProtocolError(f"plugin {self.label!r} sent a frame of {size} bytes (cap {self.max_bytes})")
-            body = await self._reader.readexactly(size)
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            body = await self._channel.next_frame()
+        except EOFError:
             code = await self._exit_code()
             raise PluginCrashed(
-                f"plugin {self.label!r}: its process closed the channel (exit code {code}) {exc.__class__.__name__}",
-                plugin_id=self.label,
+                f"plugin {self.label!r}: its process closed the channel (exit code {code})", plugin_id=self.label
             ) from None
+        except ProtocolError as exc:
+            raise ProtocolError(f"plugin {self.label!r}: {exc}", plugin_id=self.label) from None
         return loads(body, max_bytes=self.max_bytes)
 
     async def _exit_code(self) -> int | None:
@@ -273,9 +366,9 @@ class ChildProcess:
         self._close()
 
     def _close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._reader = self._writer = None
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -286,17 +379,20 @@ class ProcessTransport:
 
     restartable = True
 
-    def __init__(self, label: str, target: str, runtime: ProcessRuntime | None, max_bytes: int) -> None:
+    def __init__(
+        self, label: str, target: str, runtime: ProcessRuntime | None, max_bytes: int, spin_us: int = 0
+    ) -> None:
         self.label = label
         self.target = target
         self.runtime = runtime
         self.max_bytes = max_bytes
+        self.spin_us = spin_us
         self.child: ChildProcess | None = None
 
     async def open(self) -> None:
         if self.child is not None:
             await self.child.kill()
-        self.child = ChildProcess(self.label, self.target, self.runtime, self.max_bytes)
+        self.child = ChildProcess(self.label, self.target, self.runtime, self.max_bytes, self.spin_us)
         try:
             await self.child.start()
         except BaseException:

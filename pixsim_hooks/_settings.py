@@ -60,9 +60,20 @@ class Settings(BaseSettings):
     sandbox_max_message_bytes: int = Field(
         default=1 << 20, ge=4096, description="Largest protocol message an out-of-process plugin may send or receive."
     )
+    sandbox_spin_us: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="How long a plugin process polls for the next call before it sleeps (halves round trips).",
+    )
     sandbox_crash_limit: int = Field(default=3, ge=1, description="Crashes within the window that quarantine it.")
     sandbox_crash_window_s: float = Field(default=300.0, gt=0, description="Window of the crash-loop rule.")
     remote_event_queue: int = Field(default=1000, ge=1, description="Queued events per remote plugin (oldest dropped).")
+    gc_freeze: bool = Field(
+        default=False,
+        description="Move the start-up heap out of the garbage collector's reach once the app has started (gc.freeze): "
+        "full collections then skip it. `pixsim-hooks serve` turns it on; tests, which build many apps, leave it off.",
+    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///./pixsim.sqlite3",
         description="SQLAlchemy async URL (SQLite or asyncpg).",

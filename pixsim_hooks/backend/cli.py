@@ -8,6 +8,7 @@ unreachable, a plugin quarantined), 2 bad invocation or settings.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -101,6 +102,7 @@ def serve(
     Console(stderr=True).print(
         f"Serving http://{host}:{port}/api/v1 (docs: /docs) on {shown_url(settings.database_url)}"
     )
+    os.environ.setdefault("PIXSIM_GC_FREEZE", "true")  # a long-running server: freeze its start-up heap
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=reload)
 
 

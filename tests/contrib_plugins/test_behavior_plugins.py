@@ -1,27 +1,55 @@
 """The behavior contrib plugins: weather (condition), inventory (effect), romance (scoring), sim_defaults (tiers),
-each loaded by a real host and run through real ticks on the backend's store."""
+each loaded by a real host and run through real ticks on the backend's store.
+
+Every host-level test runs three times: with the plugins in-process, each in its own sandboxed child process, and
+each served over HTTP by :func:`~pixsim_hooks.serve_plugin` (a real uvicorn server) — the same modules, the same
+manifests' ids and permissions, the same assertions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
 
 from contrib_plugins import inventory, romance, sim_defaults, weather
-from pixsim_hooks import NpcSnapshot, NpcView, PluginHost, PluginState, SessionSnapshot
+from pixsim_hooks import NpcSnapshot, NpcView, PluginHost, PluginState, SessionSnapshot, Settings, create_host
 from pixsim_hooks.backend import SqlStorage
 from pixsim_hooks.backend.behavior import TickReport, tick
 from tests.contrib_plugins.conftest import LoadHost, created
+from tests.contrib_plugins.isolation import MODES, Isolation
 
 PLUGINS = (weather, inventory, romance, sim_defaults)
 CATEGORIES = [{"id": c, "label": c} for c in ("work", "social", "leisure", "romance")]
 
 
+@pytest.fixture(params=MODES)
+async def isolation(request: pytest.FixtureRequest) -> AsyncIterator[Isolation]:
+    """How the plugins run: ``in_process``, ``process`` (sandboxed child) or ``remote`` (HTTP)."""
+    with Isolation(request.param) as chosen:
+        yield chosen
+
+
 @pytest.fixture
-def plugins() -> Sequence[object]:
-    return PLUGINS
+def plugins(isolation: Isolation) -> Sequence[object]:
+    return isolation.wrap(PLUGINS)
+
+
+@pytest.fixture
+async def load_host(storage: SqlStorage, isolation: Isolation) -> AsyncIterator[LoadHost]:
+    """``await load_host(module, ...)``: a loaded host running these plugin modules as ``isolation`` says."""
+    hosts: list[PluginHost] = []
+
+    async def load(*modules: object, **settings: Any) -> PluginHost:
+        host = create_host(Settings(**settings), storage=storage, plugins=isolation.wrap(modules), entry_points=[])
+        await host.load()
+        hosts.append(host)
+        return host
+
+    yield load
+    for host in hosts:
+        await host.shutdown()
 
 
 def meta(

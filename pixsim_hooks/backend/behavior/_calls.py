@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from pixsim_hooks._behavior_registry import BehaviorEntry, ExtensionKind
@@ -21,6 +22,7 @@ from pixsim_hooks._world import WorldScope
 __all__ = ["ExtensionCalls"]
 
 _FAILED = object()
+_FOCUS: ContextVar[tuple[set[str], set[str]]] = ContextVar("pixsim_behavior_npc_focus")
 NEUTRAL = 1.0
 
 
@@ -31,12 +33,29 @@ class ExtensionCalls:
         self.host = host
         self.scope = scope
         self._entries: dict[tuple[ExtensionKind, str], BehaviorEntry | None] = {}
-        self.acted: set[str] = set()  # plugins that took part in the current NPC's decision
-        self.failed: set[str] = set()
+        self._outside = (set[str](), set[str]())  # participation recorded outside any NPC's decision
 
     def begin_npc(self, acted: set[str], failed: set[str]) -> None:
-        """Record participation into these sets from now on (one pair per NPC)."""
-        self.acted, self.failed = acted, failed
+        """Record participation into these sets from now on (one pair per NPC; per task when NPCs are decided
+        concurrently, hence a context variable)."""
+        _FOCUS.set((acted, failed))
+
+    @property
+    def acted(self) -> set[str]:
+        """Plugins that took part in the current NPC's decision."""
+        return _FOCUS.get(self._outside)[0]
+
+    @property
+    def failed(self) -> set[str]:
+        return _FOCUS.get(self._outside)[1]
+
+    def out_of_process(self) -> bool:
+        """Some plugin taking part in this world's behavior runs out of process: NPCs are then decided
+        concurrently, so that its calls of one tick go out in batches rather than one round trip each."""
+        isolated = self.host.isolated
+        plugins = {e.plugin_id for e in self.host.behavior.entries() if e.plugin_id != CORE_PLUGIN_ID}
+        plugins |= {impl.plugin_id for impl in self.host.hook.suggest_activities.plan()}
+        return any(isolated(pid) is not None and self.plugin_active(pid) for pid in plugins)
 
     def entry(self, kind: ExtensionKind, extension_id: str) -> BehaviorEntry | None:
         """The entry if it exists and may run in this world now (core built-ins always may)."""

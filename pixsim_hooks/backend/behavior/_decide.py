@@ -15,6 +15,8 @@ shift another's draws and the same seed on the same data gives the same tick.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -106,22 +108,62 @@ class TickRun:
         self._report_denial = host.health.record_denial
         # Asking a hook nobody implements still costs a dispatch per NPC: skip it when there is no suggester.
         self._suggesters = bool(host.hook.suggest_activities.plan())
+        self._concurrent = calls.out_of_process()
+        self._turn_of: dict[int, asyncio.Future[None]] = {}  # NPC id -> the previous simulated NPC's completion
 
     async def execute(self) -> tuple[list[DecisionRow], TickChange]:
         with using_world(self.world):
-            for run in self.npcs:
-                self._focus(run)
-                run.tier = await tier_of(self.plan, self.calls, self.view(run))
+            await self._each(self.npcs, self._tier)
             due = [(r.npc.id, r.state) for r in self.npcs if r.tier and is_due(r.tier, r.state, self.world.now)]
             simulated, deferred = select_due(due, self.plan.max_npcs_per_tick)
+            runs = [run for run in self.npcs if run.npc.id in simulated]
+            decided = dict(
+                zip([r.npc.id for r in runs], await self._each(runs, self._simulate, ordered=True), strict=True)
+            )
             rows = []
             for run in self.npcs:
-                if run.npc.id in simulated:
-                    rows.append(await self._simulate(run))
+                if run.npc.id in decided:
+                    rows.append(decided[run.npc.id])
                 else:
                     status = DecisionStatus.DEFERRED if run.npc.id in deferred else DecisionStatus.NOT_DUE
                     rows.append(self._row(run, status))
         return rows, self.change
+
+    async def _tier(self, run: NpcRun) -> None:
+        self._focus(run)
+        run.tier = await tier_of(self.plan, self.calls, self.view(run))
+
+    async def _each(self, runs: Sequence[NpcRun], work: Any, *, ordered: bool = False) -> list[Any]:
+        """``work(run)`` for each run: one after another, or — when a plugin of this world runs out of process —
+        concurrently, so that its calls of one step of every NPC go out as one batch.
+
+        Concurrency keeps the sequential result: until its turn an NPC only reads its own state and what the tick
+        read at the start; everything that writes what others may read (effects, its state in the change) waits
+        for its turn (:meth:`_await_turn`), which comes when the NPC before it in id order is done."""
+        if not self._concurrent:
+            return [await work(run) for run in runs]
+        loop = asyncio.get_running_loop()
+        done = {run.npc.id: loop.create_future() for run in runs}
+        if ordered:
+            self._turn_of = {later.npc.id: done[earlier.npc.id] for earlier, later in itertools.pairwise(runs)}
+
+        async def one(run: NpcRun) -> Any:
+            try:
+                return await work(run)
+            finally:
+                done[run.npc.id].set_result(None)
+
+        results = await asyncio.gather(*(one(run) for run in runs), return_exceptions=True)
+        self._turn_of = {}
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            raise failure
+        return results
+
+    async def _await_turn(self, run: NpcRun) -> None:
+        previous = self._turn_of.get(run.npc.id)
+        if previous is not None:
+            await previous
 
     def _focus(self, run: NpcRun) -> None:
         self.world.rng = run.rng
@@ -153,6 +195,7 @@ class TickRun:
             status = DecisionStatus.BUSY
         else:
             status = await self._decide(run)
+        await self._await_turn(run)  # the change's states stay in id order
         state.last_simulated_at_seconds = now
         state.cooldowns = {aid: until for aid, until in state.cooldowns.items() if until > now}
         self.change.set_state(run.npc.id, state)
@@ -181,6 +224,7 @@ class TickRun:
             if route.node is not None and route.node.id != last:
                 run.state.routine_node_id = route.node.id
                 if route.effects:
+                    await self._await_turn(run)
                     await self._apply_effects(run, route.effects, view)
                     run.view = None
                     view = self.view(run)  # candidates are judged on the state the transition left
@@ -245,6 +289,7 @@ class TickRun:
         return combine(factors, self._weights, plugin, is_current=activity.id == run.state.current_activity_id)
 
     async def _adopt(self, run: NpcRun, picked: _Candidate | None, view: NpcView) -> DecisionStatus:
+        await self._await_turn(run)  # from here on it writes: where it goes, its effects
         state, now = run.state, self.world.now
         if picked is None:
             self._end_current(state)

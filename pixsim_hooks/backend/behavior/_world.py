@@ -42,7 +42,6 @@ class TickWorld:
     roles: Mapping[str, tuple[int, ...]]
     scope: WorldScope
     now: float
-    rng: random.Random = field(default_factory=random.Random)
     time_of_day: str = field(init=False)
     category_defaults: Mapping[str, float | None] = field(init=False)
 
@@ -50,6 +49,21 @@ class TickWorld:
         # Read for every candidate of every NPC: worked out once.
         self.time_of_day = time_of_day(self.now)
         self.category_defaults = {c.id: c.default_weight for c in self.config.activity_categories}
+
+    @property
+    def rng(self) -> random.Random:
+        """The random stream of the NPC being decided. A context variable, not a field: NPCs decided concurrently
+        (each in its own task) each see their own."""
+        try:
+            return _RNG.get()
+        except LookupError:
+            rng = random.Random()
+            _RNG.set(rng)
+            return rng
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        _RNG.set(value)
 
     def npc_ids(self, ref: str, actor: int) -> tuple[int, ...]:
         """The NPCs a reference names: ``npc:<id>`` (when it exists), ``role:<key>`` (every holder), ``self``."""
@@ -96,6 +110,7 @@ def roles_of(npcs: Mapping[int, tuple[str, ...]]) -> dict[str, tuple[int, ...]]:
 
 
 _CURRENT: ContextVar[TickWorld] = ContextVar("pixsim_behavior_tick_world")
+_RNG: ContextVar[random.Random] = ContextVar("pixsim_behavior_npc_rng")
 
 
 def current_world() -> TickWorld:

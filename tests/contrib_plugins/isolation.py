@@ -1,0 +1,67 @@
+"""Running a contrib plugin module in-process, in a sandboxed child process, or behind HTTP: the same module."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from types import ModuleType, TracebackType
+from typing import Any
+
+import uvicorn
+
+from pixsim_hooks import ProcessPlugin, RemotePlugin, serve_plugin
+from pixsim_hooks._manifest import parse_manifest
+
+MODES = ("in_process", "process", "remote")
+SECRET_SETTING = "PIXSIM_TEST_CONTRIB_REMOTE_SECRET"
+
+
+class Isolation:
+    """One way of running plugin modules; ``wrap`` turns modules into what the host is given. Remote plugins are
+    served by a real uvicorn server each (on a free local port), stopped when the block ends."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self._servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+        self._secret = os.urandom(16).hex()
+
+    def wrap(self, modules: Iterable[object]) -> list[object]:
+        return [self._one(module) for module in modules]
+
+    def _one(self, module: object) -> object:
+        assert isinstance(module, ModuleType)
+        if self.mode == "in_process":
+            return module
+        if self.mode == "process":
+            return ProcessPlugin(module.__name__)
+        own = parse_manifest(module.manifest, source=module.__name__)
+        url = self._serve(serve_plugin(module, secret=self._secret))
+        remote = {"endpoint": url, "secret_setting": SECRET_SETTING, "timeout_ms": 2000}
+        return RemotePlugin(own.model_dump() | {"kind": "remote", "isolation": "remote", "remote": remote})
+
+    def _serve(self, app: Any) -> str:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning")
+        config.timeout_graceful_shutdown = 1
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        self._servers.append((server, thread))
+        deadline = time.monotonic() + 5
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the plugin server did not start"
+            time.sleep(0.002)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/"
+
+    def __enter__(self) -> Isolation:
+        os.environ[SECRET_SETTING] = self._secret
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        for server, _ in self._servers:
+            server.should_exit = True
+        for _, thread in self._servers:
+            thread.join(5)
+        os.environ.pop(SECRET_SETTING, None)
