@@ -7,7 +7,7 @@ import sys
 
 from bench._harness import print_rows
 
-MODULES = ("bench_dispatch", "bench_proxies", "bench_backend", "bench_routes", "bench_behavior")
+MODULES = ("bench_dispatch", "bench_proxies", "bench_backend", "bench_routes", "bench_behavior", "bench_sandbox")
 
 
 def main() -> int:

@@ -43,6 +43,7 @@ from pixsim_hooks._protocol import (
     Failure,
     Interner,
     ItemResult,
+    OversizedMessage,
     Result,
     Welcome,
     decode_plain,
@@ -156,11 +157,9 @@ class IsolatedPlugin:
         await self.transport.open()
         if self.interner is not None:
             self.interner.reset()
-        reply = await self._timed(self._send({"type": "hello", "protocol": PROTOCOL_VERSION}), START_TIMEOUT_S)
-        if not isinstance(reply, Welcome):
-            raise ProtocolError(f"plugin {self.label!r} answered hello with {type(reply).__name__}")
-        if reply.protocol != PROTOCOL_VERSION:
-            raise ProtocolError(f"plugin {self.label!r} speaks protocol {reply.protocol}, not {PROTOCOL_VERSION}")
+        reply: Welcome = await self._timed(
+            self._expect(Welcome, {"type": "hello", "protocol": PROTOCOL_VERSION}), START_TIMEOUT_S
+        )
         unsupported = sorted(set(reply.hooks) - ISOLATED_HOOKS)
         if unsupported:
             raise PluginLoadError(f"plugin {self.label!r}: hooks {unsupported} cannot run out of process")
@@ -175,9 +174,17 @@ class IsolatedPlugin:
         """Tell the plugin who the host says it is and what it was granted."""
         self.plugin_id, self.permissions = plugin_id, tuple(permissions)
         message = {"type": "grant", "plugin_id": plugin_id, "permissions": list(permissions)}
-        reply = await self._timed(self._send(message), START_TIMEOUT_S)
-        if not isinstance(reply, Ack):
-            raise ProtocolError(f"plugin {plugin_id!r} answered grant with {type(reply).__name__}")
+        await self._timed(self._expect(Ack, message), START_TIMEOUT_S)
+
+    async def _expect(self, kind: type[Any], message: dict[str, Any]) -> Any:
+        """Send a handshake message and check its answer (inside the caller's deadline, so that a wrong answer
+        kills the process like any other protocol violation)."""
+        reply = await self._send(message)
+        if not isinstance(reply, kind):
+            raise ProtocolError(f"plugin {self.label!r} answered {message['type']} with {type(reply).__name__}")
+        if isinstance(reply, Welcome) and reply.protocol != PROTOCOL_VERSION:
+            raise ProtocolError(f"plugin {self.label!r} speaks protocol {reply.protocol}, not {PROTOCOL_VERSION}")
+        return reply
 
     async def stop(self) -> None:
         """Ask the plugin to stop, then make sure it has (a child is killed either way)."""
@@ -324,7 +331,17 @@ class IsolatedPlugin:
         if shared or drop:
             message |= {"shared": shared, "drop": drop}
         deadline = self.deadline_s + PER_ITEM_S * (len(items) - 1)
-        results: list[ItemResult] = await self._timed(self._converse(message, items), deadline)
+        try:
+            results: list[ItemResult] = await self._timed(self._converse(message, items), deadline)
+        except OversizedMessage:
+            # Nothing was sent: the plugin is fine. A batch too big for one message goes as two; a single call
+            # too big fails alone (its caller falls back), without harming the plugin.
+            if self.interner is not None:
+                self.interner.untake(shared, drop)
+            if len(items) == 1:
+                raise
+            half = len(items) // 2
+            return await self._call_batch(target, items[:half]) + await self._call_batch(target, items[half:])
         return results
 
     async def _converse(self, message: dict[str, Any], items: list[_Item]) -> list[ItemResult]:
@@ -336,7 +353,14 @@ class IsolatedPlugin:
                     f"plugin {self.plugin_id!r}: capability request {reply.id} is not for call {call_id}"
                 )
             self._last_cap = reply.id
-            reply = await self._send(await self._perform(reply, items), fresh_id=False)
+            answer = await self._perform(reply, items)
+            try:
+                reply = await self._send(answer, fresh_id=False)
+            except OversizedMessage as exc:  # the plugin waits for an answer: it gets the refusal instead
+                error = {"type": "ValueError", "message": str(exc)}
+                reply = await self._send(
+                    {"type": "cap_result", "id": reply.id, "ok": False, "error": error}, fresh_id=False
+                )
         if isinstance(reply, Result) and reply.id == call_id:
             if len(reply.results) != len(items):
                 raise ProtocolError(f"plugin {self.plugin_id!r} answered {len(reply.results)} of {len(items)} items")

@@ -243,12 +243,12 @@ class PluginRunner:
     # -- calls --------------------------------------------------------------------------------------------------
     def _call(self, call: Call) -> dict[str, Any]:
         shared = self.client.shared
-        for key in call.drop:
-            shared.pop(key, None)
         # Frozen once here: a view that holds a shared value (the world's meta) then costs no copy per NPC.
         shared.update({key: freeze(decode_value(value, shared)) for key, value in call.shared.items()})
         target = self._target(call)
         if target is None:
+            for key in call.drop:
+                shared.pop(key, None)
             info = {"type": "LookupError", "message": f"this plugin has no {call.hook or call.extension!r}"}
             return {"type": "error", "id": call.id, "error": info}
         self.client.call_id = call.id
@@ -256,6 +256,8 @@ class PluginRunner:
             results = [self._item(call, index, target, item) for index, item in enumerate(call.items)]
         finally:
             self.client.call_id, self.client.item = 0, None
+            for key in call.drop:  # after the items: an item of this call may still refer to a dropped value
+                shared.pop(key, None)
         return {"type": "result", "id": call.id, "results": results}
 
     def _target(self, call: Call) -> tuple[str, Callable[..., Any]] | None:

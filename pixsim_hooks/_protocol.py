@@ -22,7 +22,7 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from pixsim_hooks._behavior_types import NpcView
 from pixsim_hooks._events import (
@@ -40,6 +40,7 @@ __all__ = [
     "FRAME_HEADER",
     "MAX_DEPTH",
     "MAX_MESSAGE_BYTES",
+    "OversizedMessage",
     "PROTOCOL_VERSION",
     "Ack",
     "Bye",
@@ -75,7 +76,7 @@ MAX_DEPTH = 32
 """Deepest nesting of arrays and objects accepted in a message."""
 FRAME_HEADER = struct.Struct(">I")
 TAG = "$pixsim"
-MAX_ID = 2**53  # ids must survive a round trip through a JavaScript number
+MAX_ID = 2**53 - 1  # ids must survive a round trip through a JavaScript number (Number.MAX_SAFE_INTEGER)
 
 
 # -- strict JSON -----------------------------------------------------------------------------------------------------
@@ -92,10 +93,27 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _text_ok(text: str) -> bool:
+    """No lone surrogate (a ``\\ud800`` escape parses to one): such text cannot be encoded as UTF-8 again."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _sound(value: dict[str, Any] | list[Any], levels_left: int) -> str | None:
-    """Why ``value`` is refused (a container nested more than ``levels_left`` below it, or a number that parsed
-    to infinity, as ``1e400`` does without passing through ``parse_constant``), or None. One walk for both."""
-    children: Any = value.values() if type(value) is dict else value
+    """Why ``value`` is refused (a container nested more than ``levels_left`` below it, a number that parsed to
+    infinity, as ``1e400`` does without passing through ``parse_constant``, or text with a lone surrogate), or
+    None. One walk for all three."""
+    if type(value) is dict:
+        if not all(_text_ok(key) for key in value):
+            return "a key is not valid Unicode"
+        children: Any = value.values()
+    else:
+        children = value
     for child in children:
         kind = type(child)
         if kind is dict or kind is list:
@@ -106,6 +124,8 @@ def _sound(value: dict[str, Any] | list[Any], levels_left: int) -> str | None:
                 return why
         elif kind is float and not math.isfinite(child):
             return "a number is not finite"
+        elif kind is str and not _text_ok(child):
+            return "a string is not valid Unicode"
     return None
 
 
@@ -115,8 +135,11 @@ def loads(data: bytes | str, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: i
         data = data.encode()
     if len(data) > max_bytes:
         raise ProtocolError(f"message of {len(data)} bytes exceeds the {max_bytes}-byte cap")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ProtocolError("message starts with a byte-order mark")
     try:
-        value = json.loads(data, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+        # Decoded here, strictly: given bytes, json.loads would also guess UTF-16/32 and skip a BOM.
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ProtocolError("message is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
@@ -129,9 +152,17 @@ def loads(data: bytes | str, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: i
     return value
 
 
-def dumps(message: Mapping[str, Any]) -> bytes:
-    """Serialise a message (finite JSON only; a NaN in our own data is a bug, not something to send)."""
-    return json.dumps(message, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
+class OversizedMessage(ValueError):
+    """A message we were about to send is over the cap (nothing was sent)."""
+
+
+def dumps(message: Mapping[str, Any], max_bytes: int | None = None) -> bytes:
+    """Serialise a message (finite JSON only; a NaN in our own data is a bug, not something to send). With
+    ``max_bytes``, a message over it raises :class:`OversizedMessage` instead of being sent to be refused."""
+    body = json.dumps(message, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
+    if max_bytes is not None and len(body) > max_bytes:
+        raise OversizedMessage(f"a {message.get('type')} message of {len(body)} bytes is over the {max_bytes}-byte cap")
+    return body
 
 
 # -- message schemas ------------------------------------------------------------------------------------------------
@@ -151,10 +182,22 @@ class ErrorInfo(_Message):
     permission: Annotated[str, Field(max_length=100)] | None = None
 
 
-class ItemResult(_Message):
+class _Outcome(_Message):
+    """``ok`` with a ``value``, or not ok with an ``error``: never both, never neither."""
+
     ok: bool
     value: Any = None
     error: ErrorInfo | None = None
+
+    @model_validator(mode="after")
+    def _error_iff_failed(self) -> _Outcome:
+        if self.ok == (self.error is not None):
+            raise ValueError("an answer carries an error exactly when ok is false")
+        return self
+
+
+class ItemResult(_Outcome):
+    pass
 
 
 # host -> plugin
@@ -186,13 +229,16 @@ class Call(_Message):
     shared: dict[str, Any] = Field(default_factory=dict)
     drop: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _one_target(self) -> Call:
+        if (self.hook is None) == (self.extension is None):
+            raise ValueError("a call names exactly one of hook and extension")
+        return self
 
-class CapResult(_Message):
+
+class CapResult(_Outcome):
     type: Literal["cap_result"]
     id: MessageId
-    ok: bool
-    value: Any = None
-    error: ErrorInfo | None = None
 
 
 class Ping(_Message):
@@ -326,6 +372,13 @@ class Interner:
             _, (old, _) = self._cache.popitem(last=False)
             self.dropped.append(old)
         return {TAG: "ref", "key": key}
+
+    def untake(self, new: dict[str, Any], dropped: list[str]) -> None:
+        """A message that took these was never sent: forget its new values, and drop its drops with the next."""
+        for obj_id, (key, _) in list(self._cache.items()):
+            if key in new:
+                del self._cache[obj_id]
+        self.dropped[:0] = dropped
 
     def take(self) -> tuple[dict[str, Any], list[str]]:
         """What the next message must carry: new shared values and keys to drop."""

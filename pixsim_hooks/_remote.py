@@ -115,7 +115,7 @@ class RemoteTransport:
         client = self._client
         if client is None:
             raise PluginCrashed(f"plugin {self.label!r}: its remote connection is not open", plugin_id=self.label)
-        body = dumps(message)
+        body = dumps(message, self.max_bytes)
         request_id = uuid.uuid4().hex
         timestamp = str(int(time.time()))
         headers = {

@@ -313,7 +313,7 @@ class ChildProcess:
         channel = self._channel
         if channel is None or channel.closed or not self.alive:
             raise PluginCrashed(f"plugin {self.label!r}: its process is not running", plugin_id=self.label)
-        body = dumps(message)
+        body = dumps(message, self.max_bytes)
         channel.write(FRAME_HEADER.pack(len(body)) + body)
         if channel.paused:  # the child is not reading: wait for room (bounded by the caller's deadline)
             await channel.drained()

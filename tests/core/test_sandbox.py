@@ -299,3 +299,19 @@ async def test_a_crash_loop_quarantines_the_plugin(run: Run) -> None:
     info = host.plugin("crasher")
     assert info.state is PluginState.QUARANTINED
     assert "crash loop" in (info.reason or "")
+
+
+# -- the host's own messages stay under the cap ---------------------------------------------------------------------
+async def test_a_batch_too_big_for_one_message_is_split_and_one_too_big_item_fails_alone(run: Run) -> None:
+    host = await run("Phoenix")
+    entry = host.behavior.get(ExtensionKind.CONDITION, "plugin:phoenix:always")
+    assert entry is not None
+    pid = child_pid(host, "phoenix")
+    blob = {"blob": "x" * 300_000}  # four of them are more than the 1 MiB cap
+    answers = await asyncio.gather(*(host.call_extension(entry, blob, None, fallback="failed") for _ in range(6)))
+    assert answers == [True] * 6
+    huge = {"blob": "x" * (2 << 20)}
+    assert await host.call_extension(entry, huge, None, fallback="failed") == "failed"
+    assert host.health.view("phoenix").recent[-1].exc_type == "OversizedMessage"
+    assert child_pid(host, "phoenix") == pid and alive(pid)  # nothing was sent: the plugin is unharmed
+    assert await host.call_extension(entry, {}, None, fallback="failed") is True

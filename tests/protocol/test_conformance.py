@@ -57,13 +57,6 @@ FRAMED = [t for t in RAW if t in ("fd3", "command")]
 HTTP = [t for t in TARGETS if t in ("http", "url")]
 
 
-OURS = ("child", "fd3", "http")  # targets running our own plugin runner
-DROP_BEFORE_DECODE = pytest.mark.xfail(
-    strict=True,
-    reason="discrepancy: PluginRunner._call applies a call's `drop` before decoding its items (spec 6.3: after)",
-)
-
-
 # -- targets -------------------------------------------------------------------------------------------------------
 class ChildProcessChannel(PluginChannel):
     """The reference plugin in a sandboxed child, through ``ChildProcess``'s own public channel: what the host
@@ -247,11 +240,7 @@ async def test_a_condition_batch_answers_a_boolean_per_item_in_order_with_shared
     await conformance.check_condition_batch_answers_in_order(channel)
 
 
-async def test_a_shared_value_stays_valid_for_the_call_whose_drop_forgets_it(
-    channel: PluginChannel, request: pytest.FixtureRequest
-) -> None:
-    if request.node.callspec.params["channel"] in OURS:
-        request.node.add_marker(DROP_BEFORE_DECODE)
+async def test_a_shared_value_stays_valid_for_the_call_whose_drop_forgets_it(channel: PluginChannel) -> None:
     await conformance.check_a_dropped_value_still_serves_the_call_that_drops_it(channel)
 
 

@@ -10,9 +10,6 @@ where a transport is involved, what became of it, for both kinds of transport:
   longer running (it would be restarted after a backoff; the tests' backoff is an hour);
 - ``remote`` (not restartable, like an HTTP endpoint): the host does not own the remote, so the transport stays
   open and only that call fails; the next call is answered normally.
-
-Tests marked ``xfail(strict=True)`` are discrepancies between the implementation and the spec (see the report that
-came with this suite); each turns into a failure (XPASS) the day the implementation is fixed, to be unmarked then.
 """
 
 from __future__ import annotations
@@ -226,11 +223,6 @@ NOT_UTF8_TEXT = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discrepancy: _protocol.loads hands bytes to json.loads, which detects UTF-16/32 and skips a BOM, and "
-    "accepts lone surrogate escapes that the host's own dumps() later cannot encode",
-)
 @pytest.mark.parametrize("case", sorted(NOT_UTF8_TEXT))
 def test_the_strict_parser_refuses_text_that_is_not_utf8(case: str) -> None:
     with pytest.raises(ProtocolError):
@@ -365,11 +357,6 @@ async def test_a_handshake_answered_wrongly_is_rejected(case: str) -> None:
     assert len(transport.sent) == len(answers)  # nothing more is said to it (no grant after a bad welcome)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discrepancy: IsolatedPlugin.start() / grant() check the answer's type and protocol outside _timed(), so "
-    "these ProtocolErrors do not close (kill) the transport; only callers that stop() afterwards close it",
-)
 @pytest.mark.parametrize("case", sorted(HANDSHAKE_REFUSALS))
 async def test_a_handshake_answered_wrongly_also_closes_the_transport(case: str) -> None:
     transport = ScriptedTransport(*HANDSHAKE_REFUSALS[case][0])
