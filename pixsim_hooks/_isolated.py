@@ -72,7 +72,9 @@ class Transport(Protocol):
 
     async def open(self) -> None: ...
 
-    async def exchange(self, message: dict[str, Any]) -> dict[str, Any]: ...
+    async def exchange(self, message: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
+        """Send one message and return the plugin's one answer; TimeoutError at ``deadline`` (loop time)."""
+        ...
 
     async def close(self, *, kill: bool) -> None: ...
 
@@ -332,7 +334,8 @@ class IsolatedPlugin:
             message |= {"shared": shared, "drop": drop}
         deadline = self.deadline_s + PER_ITEM_S * (len(items) - 1)
         try:
-            results: list[ItemResult] = await self._timed(self._converse(message, items), deadline)
+            deadline_at = asyncio.get_running_loop().time() + deadline
+            results: list[ItemResult] = await self._guarded(self._converse(message, items, deadline_at))
         except OversizedMessage:
             # Nothing was sent: the plugin is fine. A batch too big for one message goes as two; a single call
             # too big fails alone (its caller falls back), without harming the plugin.
@@ -344,8 +347,10 @@ class IsolatedPlugin:
             return await self._call_batch(target, items[:half]) + await self._call_batch(target, items[half:])
         return results
 
-    async def _converse(self, message: dict[str, Any], items: list[_Item]) -> list[ItemResult]:
-        reply = await self._send(message)
+    async def _converse(self, message: dict[str, Any], items: list[_Item], deadline: float) -> list[ItemResult]:
+        """One call's conversation; every wait ends at ``deadline`` (the transport's timer), and capability work
+        done here for the plugin is checked against it after each request."""
+        reply = await self._send(message, deadline=deadline)
         call_id = message["id"]
         while isinstance(reply, CapRequest):
             if reply.call != call_id or reply.id <= self._last_cap:
@@ -354,13 +359,14 @@ class IsolatedPlugin:
                 )
             self._last_cap = reply.id
             answer = await self._perform(reply, items)
+            if asyncio.get_running_loop().time() >= deadline:
+                raise TimeoutError
             try:
-                reply = await self._send(answer, fresh_id=False)
+                reply = await self._send(answer, fresh_id=False, deadline=deadline)
             except OversizedMessage as exc:  # the plugin waits for an answer: it gets the refusal instead
                 error = {"type": "ValueError", "message": str(exc)}
-                reply = await self._send(
-                    {"type": "cap_result", "id": reply.id, "ok": False, "error": error}, fresh_id=False
-                )
+                refusal = {"type": "cap_result", "id": reply.id, "ok": False, "error": error}
+                reply = await self._send(refusal, fresh_id=False, deadline=deadline)
         if isinstance(reply, Result) and reply.id == call_id:
             if len(reply.results) != len(items):
                 raise ProtocolError(f"plugin {self.plugin_id!r} answered {len(reply.results)} of {len(items)} items")
@@ -373,21 +379,29 @@ class IsolatedPlugin:
             f"plugin {self.plugin_id!r} answered call {call_id} with a {type(reply).__name__} for request {reply.id}"
         )
 
-    async def _send(self, message: dict[str, Any], *, fresh_id: bool = True) -> Any:
+    async def _send(self, message: dict[str, Any], *, fresh_id: bool = True, deadline: float | None = None) -> Any:
         if fresh_id:
             self._ids += 1
             message["id"] = self._ids
-        raw = await self.transport.exchange(message)
+        raw = await self.transport.exchange(message, deadline)
         reply = parse_plugin_message(raw)
         if fresh_id and not isinstance(reply, CapRequest) and reply.id != message["id"]:
             raise ProtocolError(f"plugin {self.label!r} answered request {message['id']} as {reply.id}")
         return reply
 
     async def _timed(self, work: Awaitable[Any], seconds: float | None = None) -> Any:
-        """Run one exchange under a deadline; a missed deadline or a broken protocol kills the plugin process."""
+        """Run a handshake exchange under a deadline (calls carry theirs to the transport instead)."""
+        return await self._guarded(self._within(work, seconds if seconds is not None else self.deadline_s))
+
+    @staticmethod
+    async def _within(work: Awaitable[Any], seconds: float) -> Any:
+        async with asyncio.timeout(seconds):
+            return await work
+
+    async def _guarded(self, work: Awaitable[Any]) -> Any:
+        """A missed deadline or a broken protocol kills the plugin process (a remote: fails only this call)."""
         try:
-            async with asyncio.timeout(seconds if seconds is not None else self.deadline_s):
-                return await work
+            return await work
         except TimeoutError:
             await self._crash("missed its deadline")
             raise HookDeadlineExceeded(
@@ -441,6 +455,7 @@ class IsolatedPlugin:
             _apply_staged(staged, writer)
             return None
 
+        forward.bounded_by_host = True  # type: ignore[attr-defined]  # its conversation carries the deadline
         full = str(getattr(ctx.behavior, member)(name, forward))
         box.append(full)
         self._registered[key] = full

@@ -111,7 +111,14 @@ class RemoteTransport:
         if client is not None:
             await client.aclose()
 
-    async def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def exchange(self, message: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
+        """POST one message, answer checked; TimeoutError at ``deadline`` (loop time), the host's own deadline."""
+        if deadline is None:
+            return await self._exchange(message)
+        async with asyncio.timeout_at(deadline):
+            return await self._exchange(message)
+
+    async def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
         client = self._client
         if client is None:
             raise PluginCrashed(f"plugin {self.label!r}: its remote connection is not open", plugin_id=self.label)

@@ -54,7 +54,7 @@ class ScriptedTransport:
     async def open(self) -> None:
         self.opened += 1
 
-    async def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def exchange(self, message: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
         self.sent.append(copy.deepcopy(message))
         if message["type"] == "call":
             self.calls.append(message["id"])
