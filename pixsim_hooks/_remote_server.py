@@ -103,12 +103,16 @@ class _ThreadChannel:
         self._awaiting_cap = False
         self._pushback: _Inbound | None = None
         self._abandoned = False
+        self._closed = False
 
     def recv(self) -> dict[str, Any]:
+        if self._closed:  # stop() arrived while plugin code waited (and swallowed the EOFError): end for good
+            raise EOFError
         if self._abandoned:
             raise ProtocolError("the host gave up on this call")
         item, self._pushback = self._pushback or self.inbox.get(), None
         if item is None:
+            self._closed = True
             raise EOFError
         if self._awaiting_cap and item[1].get("type") != "cap_result":
             self._pushback, self._abandoned, self._awaiting_cap = item, True, False

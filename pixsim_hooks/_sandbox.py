@@ -268,7 +268,7 @@ class ChildProcess:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self) -> None:
-        self.sandbox = detect_sandbox()
+        self.sandbox = await asyncio.to_thread(detect_sandbox)  # runs probes once: not on the event loop
         self._workdir = tempfile.mkdtemp(prefix=f"pixsim-plugin-{re.sub(r'[^A-Za-z0-9_-]', '_', self.label)[:40]}-")
         os.chmod(self._workdir, 0o700)
         uid = NOBODY if _root() else None

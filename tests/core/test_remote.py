@@ -493,3 +493,12 @@ def test_seen_request_ids_expire_and_are_bounded() -> None:
     assert seen.add("a", 0) is None and seen.add("a", 1) == "replayed request id"
     assert seen.add("b", 2) is None and seen.add("c", 3) == "too many recent requests"  # fail closed
     assert seen.add("c", 61) is None  # "a" expired (a request carrying it would be stale by now)
+
+
+def test_a_stopped_server_channel_stays_closed_even_when_plugin_code_swallowed_the_end() -> None:
+    channel = _ThreadChannel(lambda seq, message: None)
+    channel.inbox.put(None)  # stop() while the plugin waited for a capability answer
+    with pytest.raises(EOFError):
+        channel.recv()
+    with pytest.raises(EOFError):  # the worker's next read ends it too, instead of waiting forever
+        channel.recv()

@@ -6,8 +6,10 @@ that no process of any plugin is left afterwards."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks import PluginHost, PluginState, Settings, create_host
+from pixsim_hooks import ISOLATED_ENTRY_POINT_GROUP, PluginHost, PluginState, Settings, create_host
 from pixsim_hooks._behavior_registry import ExtensionKind
 from pixsim_hooks._loading import ProcessPlugin
 from pixsim_hooks._sandbox import NOBODY, SandboxKind, detect_sandbox
@@ -315,3 +317,19 @@ async def test_a_batch_too_big_for_one_message_is_split_and_one_too_big_item_fai
     assert host.health.view("phoenix").recent[-1].exc_type == "OversizedMessage"
     assert child_pid(host, "phoenix") == pid and alive(pid)  # nothing was sent: the plugin is unharmed
     assert await host.call_extension(entry, {}, None, fallback="failed") is True
+
+
+# -- installing ------------------------------------------------------------------------------------------------------
+async def test_an_isolated_entry_point_runs_in_a_child_and_is_never_imported_by_the_host() -> None:
+    module = "tests.core.never_imported_plugin"
+    sys.modules.pop(module, None)
+    ep = importlib.metadata.EntryPoint("never-imported", module, ISOLATED_ENTRY_POINT_GROUP)
+    host = create_host(Settings(), entry_points=[ep])
+    await host.load()
+    try:
+        assert host.plugin("never-imported").state is PluginState.ENABLED
+        [answer] = await host.hook.provide_simulation_defaults(world_id=1)
+    finally:
+        await host.shutdown()
+    assert answer["imported_in"] != os.getpid()
+    assert module not in sys.modules
