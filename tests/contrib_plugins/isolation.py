@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterable
 from types import ModuleType, TracebackType
 from typing import Any
 
-import uvicorn
-
 from pixsim_hooks import ProcessPlugin, RemotePlugin, serve_plugin
 from pixsim_hooks._manifest import parse_manifest
+from tests.servers import ServedApp
 
 MODES = ("in_process", "process", "remote")
 SECRET_SETTING = "PIXSIM_TEST_CONTRIB_REMOTE_SECRET"
@@ -24,7 +21,7 @@ class Isolation:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self._servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+        self._servers: list[ServedApp] = []
         self._secret = os.urandom(16).hex()
 
     def wrap(self, modules: Iterable[object]) -> list[object]:
@@ -42,26 +39,15 @@ class Isolation:
         return RemotePlugin(own.model_dump() | {"kind": "remote", "isolation": "remote", "remote": remote})
 
     def _serve(self, app: Any) -> str:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning")
-        config.timeout_graceful_shutdown = 1
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        self._servers.append((server, thread))
-        deadline = time.monotonic() + 5
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the plugin server did not start"
-            time.sleep(0.002)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/"
+        served = ServedApp(app)
+        self._servers.append(served)
+        return served.url
 
     def __enter__(self) -> Isolation:
         os.environ[SECRET_SETTING] = self._secret
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        for server, _ in self._servers:
-            server.should_exit = True
-        for _, thread in self._servers:
-            thread.join(5)
+        for served in self._servers:
+            served.stop()
         os.environ.pop(SECRET_SETTING, None)

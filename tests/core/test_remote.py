@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from contrib_plugins import remote_example
 from pixsim_hooks import (
@@ -36,6 +34,7 @@ from pixsim_hooks._loading import RemotePlugin
 from pixsim_hooks._protocol import dumps
 from pixsim_hooks._remote import RemoteTransport, sign_request, sign_response
 from pixsim_hooks._remote_server import _SeenIds, _ThreadChannel, main, serve_plugin
+from tests.servers import ServedApp
 
 SECRET_SETTING = "PIXSIM_TEST_REMOTE_SECRET"
 SECRET = "correct horse battery staple"
@@ -120,27 +119,15 @@ class Meddler:
 @pytest.fixture
 def serve() -> Iterator[Callable[[Any], str]]:
     """``serve(app)`` → the URL of a real uvicorn server on a free port, stopped after the test."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    servers: list[ServedApp] = []
 
     def start(app: Any) -> str:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning")
-        config.timeout_graceful_shutdown = 1
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        deadline = time.monotonic() + 5
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-            time.sleep(0.002)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/"
+        servers.append(ServedApp(app))
+        return servers[-1].url
 
     yield start
-    for server, _ in servers:
-        server.should_exit = True
-    for _, thread in servers:
-        thread.join(5)
+    for served in servers:
+        served.stop()
 
 
 @pytest.fixture(autouse=True)

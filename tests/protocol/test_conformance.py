@@ -24,13 +24,9 @@ import os
 import shlex
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 
 from pixsim_hooks._exceptions import PluginCrashed, ProtocolError
 from pixsim_hooks._protocol import MAX_MESSAGE_BYTES, dumps
@@ -45,6 +41,7 @@ from tests.protocol.conformance import (
     ProcessChannel,
     spawn_command,
 )
+from tests.servers import ServedApp
 
 SAMPLE = "tests.protocol.sample_plugin"
 SECRET = b"conformance-secret"
@@ -122,34 +119,16 @@ async def fd3_sample_channel() -> AsyncIterator[ProcessChannel]:
             await process.aclose()
 
 
-@contextlib.contextmanager
-def uvicorn_server(app: Any) -> Iterator[str]:
-    """A real uvicorn server on a free port of 127.0.0.1, in a thread; its URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning")
-    config.timeout_graceful_shutdown = 1
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 5
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the uvicorn server did not start"
-            time.sleep(0.002)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-
-
 @contextlib.asynccontextmanager
 async def http_served_sample_channel() -> AsyncIterator[HttpChannel]:
     """The reference plugin served over HTTP by ``serve_plugin`` behind a real uvicorn server."""
-    with uvicorn_server(serve_plugin(sample_plugin, secret=SECRET)) as url:
-        channel = HttpChannel(url, SECRET)
-        try:
-            yield channel
-        finally:
-            await channel.aclose()
+    served = ServedApp(serve_plugin(sample_plugin, secret=SECRET))
+    channel = HttpChannel(served.url, SECRET)
+    try:
+        yield channel
+    finally:
+        await channel.aclose()
+        served.stop()
 
 
 @contextlib.asynccontextmanager
