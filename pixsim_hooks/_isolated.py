@@ -44,6 +44,7 @@ from pixsim_hooks._protocol import (
     Interner,
     ItemResult,
     OversizedMessage,
+    Pong,
     Result,
     Welcome,
     decode_plain,
@@ -187,6 +188,16 @@ class IsolatedPlugin:
         if isinstance(reply, Welcome) and reply.protocol != PROTOCOL_VERSION:
             raise ProtocolError(f"plugin {self.label!r} speaks protocol {reply.protocol}, not {PROTOCOL_VERSION}")
         return reply
+
+    async def ping(self) -> float:
+        """The round trip of a ``ping`` in seconds: is the plugin there, and how fast does it answer? Raises
+        PluginCrashed when it is not running; one that does not answer in time is killed like any other."""
+        if not self._ready:
+            raise PluginCrashed(f"plugin {self.plugin_id!r} is {self._state()}", plugin_id=self.plugin_id)
+        start = time.perf_counter()
+        async with self._lock:
+            await self._timed(self._expect(Pong, {"type": "ping"}))
+        return time.perf_counter() - start
 
     async def stop(self) -> None:
         """Ask the plugin to stop, then make sure it has (a child is killed either way)."""

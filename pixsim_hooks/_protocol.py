@@ -129,6 +129,11 @@ def _sound(value: dict[str, Any] | list[Any], levels_left: int) -> str | None:
     return None
 
 
+# Built once: json.loads / json.dumps with any non-default option build a new decoder / encoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+
+
 def loads(data: bytes | str, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
     """Parse one message strictly; :class:`ProtocolError` says why a message is refused."""
     if isinstance(data, str):
@@ -139,7 +144,7 @@ def loads(data: bytes | str, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: i
         raise ProtocolError("message starts with a byte-order mark")
     try:
         # Decoded here, strictly: given bytes, json.loads would also guess UTF-16/32 and skip a BOM.
-        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+        value = _DECODER.decode(data.decode("utf-8"))
     except RecursionError:
         raise ProtocolError("message is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
@@ -159,7 +164,7 @@ class OversizedMessage(ValueError):
 def dumps(message: Mapping[str, Any], max_bytes: int | None = None) -> bytes:
     """Serialise a message (finite JSON only; a NaN in our own data is a bug, not something to send). With
     ``max_bytes``, a message over it raises :class:`OversizedMessage` instead of being sent to be refused."""
-    body = json.dumps(message, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
+    body = _ENCODER.encode(message).encode()
     if max_bytes is not None and len(body) > max_bytes:
         raise OversizedMessage(f"a {message.get('type')} message of {len(body)} bytes is over the {max_bytes}-byte cap")
     return body

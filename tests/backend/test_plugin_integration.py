@@ -9,7 +9,15 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends
 
-from pixsim_hooks import PluginManifest, SessionCreated, SessionUpdated, Settings, get_plugin_context, hookimpl
+from pixsim_hooks import (
+    PluginManifest,
+    ProcessPlugin,
+    SessionCreated,
+    SessionUpdated,
+    Settings,
+    get_plugin_context,
+    hookimpl,
+)
 from pixsim_hooks.backend import create_app
 
 TOKEN = "s3cret-admin"
@@ -329,3 +337,20 @@ async def test_admin_shows_health_windows_metrics_and_breakers(database_url: str
         assert {"plugin_id": "events", "hook": "on_session_created", "calls": 3} in metrics["calls"]
         assert metrics["failures"]["failing-events"] == {"error": 2}
         assert (await c.post("/admin/plugins/failing-events/enable", headers=ADMIN)).json()["breakers"] == []
+
+
+async def test_admin_pings_an_out_of_process_plugin_and_refuses_to_ping_an_in_process_one(database_url: str) -> None:
+    settings = Settings(database_url=database_url, admin_token=TOKEN)
+    app = create_app(settings, plugins=[Notes(), ProcessPlugin("contrib_plugins.romance")], entry_points=[])
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c,
+    ):
+        pong = (await c.post("/admin/plugins/romance/ping", headers=ADMIN)).json()
+        assert pong["alive"] is True and 0 < pong["round_trip_ms"] < 1000
+        assert (await c.post("/admin/plugins/notes/ping", headers=ADMIN)).status_code == 409
+        assert (await c.post("/admin/plugins/nope/ping", headers=ADMIN)).status_code == 404
+        await app.state.host.isolated("romance").stop()  # its process is gone
+        gone = (await c.post("/admin/plugins/romance/ping", headers=ADMIN)).json()
+        assert gone["alive"] is False and "romance" in gone["error"]

@@ -13,7 +13,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from pixsim_hooks._exceptions import ConfigError, PluginLoadError, UnknownPluginError
+from pixsim_hooks._exceptions import (
+    ConfigError,
+    HookDeadlineExceeded,
+    PluginCrashed,
+    PluginLoadError,
+    ProtocolError,
+    UnknownPluginError,
+)
 from pixsim_hooks._fastapi import host_of
 from pixsim_hooks._frozen import thaw
 from pixsim_hooks._host import PluginHost, PluginInfo, PluginState
@@ -171,6 +178,30 @@ async def enable_plugin(plugin_id: str, host: Host) -> PluginOut:
     except PluginLoadError as exc:
         raise HTTPException(409, str(exc)) from None
     return _plugin_out(host, info, recent=50)
+
+
+class PingOut(BaseModel):
+    plugin_id: str
+    alive: bool
+    round_trip_ms: float | None = Field(default=None, description="When alive: host -> plugin -> host")
+    error: str | None = Field(default=None, description="When not: why (it is restarting, gave up, timed out...)")
+
+
+@router.post(
+    "/plugins/{plugin_id}/ping",
+    responses=problems(404, 409),
+    summary="Ping an out-of-process plugin (one that does not answer in time is killed and restarted)",
+)
+async def ping_plugin(plugin_id: str, host: Host) -> PingOut:
+    _info(host, plugin_id)
+    isolated = host.isolated(plugin_id)
+    if isolated is None:
+        raise HTTPException(409, f"plugin {plugin_id!r} runs in-process: there is no process to ping")
+    try:
+        seconds = await isolated.ping()
+    except (PluginCrashed, ProtocolError, HookDeadlineExceeded) as exc:
+        return PingOut(plugin_id=plugin_id, alive=False, error=str(exc))
+    return PingOut(plugin_id=plugin_id, alive=True, round_trip_ms=seconds * 1000)
 
 
 @router.post("/plugins/{plugin_id}/disable", responses=problems(404), summary="Disable a plugin globally")
