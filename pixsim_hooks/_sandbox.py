@@ -113,14 +113,17 @@ def _bwrap_argv(workdir: str, readable: Sequence[str]) -> list[str]:
     argv = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
     for path in _SYSTEM:
         argv += ["--ro-bind-try", path, path]
+    # /tmp first, so that what is bound below it (a checkout under /tmp, the working directory) is not hidden by it.
+    # Root's and small: the plugin writes in its working directory, and a tmpfs it could fill would be host memory.
+    argv += ["--perms", "0755", "--size", str(1 << 20), "--tmpfs", "/tmp"]
     # Directories above the bound paths are made by bwrap; they must be traversable once the child is not root.
-    parents = sorted({str(p) for path in readable for p in Path(path).parents if str(p) != "/"} - set(_SYSTEM))
+    parents = sorted({str(p) for path in readable for p in Path(path).parents if str(p) not in ("/", "/tmp")})
     for parent in parents:
-        if not any(parent == r or parent.startswith(r + "/") for r in readable):
+        if parent not in _SYSTEM and not any(parent == r or parent.startswith(r + "/") for r in readable):
             argv += ["--perms", "0755", "--dir", parent]
     for path in readable:
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", workdir, workdir, "--chdir", workdir]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", workdir, workdir, "--chdir", workdir]
     return [*argv, "--"]
 
 
