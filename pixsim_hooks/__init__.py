@@ -21,83 +21,165 @@ entry-point group, never imported by the host) or behind HTTP (:class:`RemotePlu
 
 from __future__ import annotations
 
-from hookspecs import hookimpl
-from pixsim_hooks._behavior_registry import (
-    BehaviorEntry,
-    BehaviorExtensionAPI,
-    BehaviorRegistry,
-    ExtensionKind,
-)
-from pixsim_hooks._behavior_types import EffectWriter, NpcView, StagedWrites
-from pixsim_hooks._capabilities import (
-    GenerationCapability,
-    LogCapability,
-    NpcCapability,
-    SessionCapability,
-    WorldCapability,
-)
-from pixsim_hooks._context import PluginContext
-from pixsim_hooks._dispatch import HookCaller
-from pixsim_hooks._events import (
-    InteractionExecuted,
-    LocationChanged,
-    NpcSpawned,
-    SessionCreated,
-    SessionUpdated,
-    WorldTimeAdvanced,
-)
-from pixsim_hooks._exceptions import (
-    CapabilityError,
-    ConfigError,
-    DependencyError,
-    HookDeadlineExceeded,
-    ManifestError,
-    NamespaceViolation,
-    NotFoundError,
-    PermissionDenied,
-    PixsimHooksError,
-    PluginCrashed,
-    PluginLoadError,
-    PluginNotEnabled,
-    ProtocolError,
-    RemotePluginError,
-    StaleWriteError,
-    UnknownPluginError,
-)
-from pixsim_hooks._fastapi import (
-    PLUGIN_ADMIN_PREFIX,
-    PLUGIN_API_PREFIX,
-    PluginMiddleware,
-    get_plugin_context,
-    mount_plugin_routers,
-)
-from pixsim_hooks._frozen import FrozenDict, freeze, thaw
-from pixsim_hooks._health import FailureRecord, Outcome, PluginHealth
-from pixsim_hooks._host import PluginHost, PluginInfo, PluginState, create_host
-from pixsim_hooks._loading import ENTRY_POINT_GROUP, ISOLATED_ENTRY_POINT_GROUP, ProcessPlugin, RemotePlugin
-from pixsim_hooks._manifest import (
-    CORE_PLUGIN_ID,
-    Isolation,
-    PluginKind,
-    PluginManifest,
-    ProcessRuntime,
-    RemoteRuntime,
-    Trust,
-)
-from pixsim_hooks._permissions import CAPABILITY_MEMBERS, Permission
-from pixsim_hooks._remote_server import serve_plugin
-from pixsim_hooks._settings import Settings
-from pixsim_hooks._snapshots import (
-    GenerationRequest,
-    GenerationSnapshot,
-    LocationSnapshot,
-    NpcSnapshot,
-    SessionChange,
-    SessionSnapshot,
-    WorldSnapshot,
-)
-from pixsim_hooks._storage import GenerationStore, NpcStore, SessionStore, Storage, WorldStore
-from pixsim_hooks._world import WorldScope
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Public names, by the module that defines them. Imported on first use (PEP 562): a plugin's child process, which
+# needs the manifest and the markers, does not pay for FastAPI, OpenTelemetry or the host at start-up.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "hookspecs": ("hookimpl",),
+    "pixsim_hooks._behavior_registry": ("BehaviorEntry", "BehaviorExtensionAPI", "BehaviorRegistry", "ExtensionKind"),
+    "pixsim_hooks._behavior_types": ("EffectWriter", "NpcView", "StagedWrites"),
+    "pixsim_hooks._capabilities": (
+        "GenerationCapability",
+        "LogCapability",
+        "NpcCapability",
+        "SessionCapability",
+        "WorldCapability",
+    ),
+    "pixsim_hooks._context": ("PluginContext",),
+    "pixsim_hooks._dispatch": ("HookCaller",),
+    "pixsim_hooks._events": (
+        "InteractionExecuted",
+        "LocationChanged",
+        "NpcSpawned",
+        "SessionCreated",
+        "SessionUpdated",
+        "WorldTimeAdvanced",
+    ),
+    "pixsim_hooks._exceptions": (
+        "CapabilityError",
+        "ConfigError",
+        "DependencyError",
+        "HookDeadlineExceeded",
+        "ManifestError",
+        "NamespaceViolation",
+        "NotFoundError",
+        "PermissionDenied",
+        "PixsimHooksError",
+        "PluginCrashed",
+        "PluginLoadError",
+        "PluginNotEnabled",
+        "ProtocolError",
+        "RemotePluginError",
+        "StaleWriteError",
+        "UnknownPluginError",
+    ),
+    "pixsim_hooks._fastapi": (
+        "PLUGIN_ADMIN_PREFIX",
+        "PLUGIN_API_PREFIX",
+        "PluginMiddleware",
+        "get_plugin_context",
+        "mount_plugin_routers",
+    ),
+    "pixsim_hooks._frozen": ("FrozenDict", "freeze", "thaw"),
+    "pixsim_hooks._health": ("FailureRecord", "Outcome", "PluginHealth"),
+    "pixsim_hooks._host": ("PluginHost", "PluginInfo", "PluginState", "create_host"),
+    "pixsim_hooks._loading": ("ENTRY_POINT_GROUP", "ISOLATED_ENTRY_POINT_GROUP", "ProcessPlugin", "RemotePlugin"),
+    "pixsim_hooks._manifest": (
+        "CORE_PLUGIN_ID",
+        "Isolation",
+        "PluginKind",
+        "PluginManifest",
+        "ProcessRuntime",
+        "RemoteRuntime",
+        "Trust",
+    ),
+    "pixsim_hooks._permissions": ("CAPABILITY_MEMBERS", "Permission"),
+    "pixsim_hooks._remote_server": ("serve_plugin",),
+    "pixsim_hooks._settings": ("Settings",),
+    "pixsim_hooks._snapshots": (
+        "GenerationRequest",
+        "GenerationSnapshot",
+        "LocationSnapshot",
+        "NpcSnapshot",
+        "SessionChange",
+        "SessionSnapshot",
+        "WorldSnapshot",
+    ),
+    "pixsim_hooks._storage": ("GenerationStore", "NpcStore", "SessionStore", "Storage", "WorldStore"),
+    "pixsim_hooks._world": ("WorldScope",),
+}
+
+if TYPE_CHECKING:
+    from hookspecs import hookimpl
+    from pixsim_hooks._behavior_registry import (
+        BehaviorEntry,
+        BehaviorExtensionAPI,
+        BehaviorRegistry,
+        ExtensionKind,
+    )
+    from pixsim_hooks._behavior_types import EffectWriter, NpcView, StagedWrites
+    from pixsim_hooks._capabilities import (
+        GenerationCapability,
+        LogCapability,
+        NpcCapability,
+        SessionCapability,
+        WorldCapability,
+    )
+    from pixsim_hooks._context import PluginContext
+    from pixsim_hooks._dispatch import HookCaller
+    from pixsim_hooks._events import (
+        InteractionExecuted,
+        LocationChanged,
+        NpcSpawned,
+        SessionCreated,
+        SessionUpdated,
+        WorldTimeAdvanced,
+    )
+    from pixsim_hooks._exceptions import (
+        CapabilityError,
+        ConfigError,
+        DependencyError,
+        HookDeadlineExceeded,
+        ManifestError,
+        NamespaceViolation,
+        NotFoundError,
+        PermissionDenied,
+        PixsimHooksError,
+        PluginCrashed,
+        PluginLoadError,
+        PluginNotEnabled,
+        ProtocolError,
+        RemotePluginError,
+        StaleWriteError,
+        UnknownPluginError,
+    )
+    from pixsim_hooks._fastapi import (
+        PLUGIN_ADMIN_PREFIX,
+        PLUGIN_API_PREFIX,
+        PluginMiddleware,
+        get_plugin_context,
+        mount_plugin_routers,
+    )
+    from pixsim_hooks._frozen import FrozenDict, freeze, thaw
+    from pixsim_hooks._health import FailureRecord, Outcome, PluginHealth
+    from pixsim_hooks._host import PluginHost, PluginInfo, PluginState, create_host
+    from pixsim_hooks._loading import ENTRY_POINT_GROUP, ISOLATED_ENTRY_POINT_GROUP, ProcessPlugin, RemotePlugin
+    from pixsim_hooks._manifest import (
+        CORE_PLUGIN_ID,
+        Isolation,
+        PluginKind,
+        PluginManifest,
+        ProcessRuntime,
+        RemoteRuntime,
+        Trust,
+    )
+    from pixsim_hooks._permissions import CAPABILITY_MEMBERS, Permission
+    from pixsim_hooks._remote_server import serve_plugin
+    from pixsim_hooks._settings import Settings
+    from pixsim_hooks._snapshots import (
+        GenerationRequest,
+        GenerationSnapshot,
+        LocationSnapshot,
+        NpcSnapshot,
+        SessionChange,
+        SessionSnapshot,
+        WorldSnapshot,
+    )
+    from pixsim_hooks._storage import GenerationStore, NpcStore, SessionStore, Storage, WorldStore
+    from pixsim_hooks._world import WorldScope
+
 
 __all__ = [
     "BehaviorEntry",
@@ -181,3 +263,16 @@ __all__ = [
     "serve_plugin",
     "thaw",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    for module, names in _EXPORTS.items():
+        if name in names:
+            value = getattr(import_module(module), name)
+            globals()[name] = value  # the next access is a plain module attribute
+            return value
+    raise AttributeError(f"module 'pixsim_hooks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

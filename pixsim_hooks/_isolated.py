@@ -6,8 +6,13 @@ scoping, breakers and deadlines work exactly as for in-process plugins. The plug
 every capability request the plugin sends is carried out on its host-side context, whose proxies check the same
 permissions and record the same denials. Identity is the channel's: nothing in a message can name another plugin.
 
-Calls are batched: the calls to one hook (or one extension) made in the same event-loop turn go out as one message
-with one item each (a tick that evaluates NPCs concurrently sends one condition call for all of them).
+Calls are batched: a call made while the plugin is idle goes out at once, alone; the calls to one hook (or one
+extension) made while a conversation is in flight queue up and go out as one message with one item each (a tick
+that decides its NPCs concurrently sends one condition call for nearly all of them).
+
+A child process is ours: a missed deadline or a protocol violation kills it, a crash restarts it after a backoff,
+a crash loop quarantines the plugin. A remote is not: a failed exchange fails only its call (the breakers decide
+when to stop calling), and a remote that lost the conversation (it restarted) is greeted again.
 """
 
 from __future__ import annotations
@@ -110,6 +115,8 @@ class RestartPolicy:
 
 
 class IsolatedPlugin:
+    """One out-of-process plugin as the host drives it, over one :class:`Transport`."""
+
     def __init__(
         self,
         transport: Transport,
