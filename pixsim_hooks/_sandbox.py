@@ -63,7 +63,9 @@ def _works(argv: Sequence[str]) -> bool:
 def detect_sandbox() -> str:
     """The strongest confinement this machine supports, checked once by running it."""
     bwrap = shutil.which("bwrap")
-    if bwrap and _works([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev", "true"]):
+    probe = ["--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev"]
+    probe += ["--perms", "0755", "--size", "65536", "--tmpfs", "/tmp", "true"]  # the options we use, not just any
+    if bwrap and _works([bwrap, *probe]):
         kind = SandboxKind.BWRAP
     elif (unshare := shutil.which("unshare")) and _works([unshare, "--net", "--pid", "--fork", "--kill-child", "true"]):
         kind = SandboxKind.UNSHARE
