@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -34,11 +35,18 @@ from typing import Any, cast
 
 import structlog
 
-from pixsim_hooks._exceptions import PluginCrashed, ProtocolError
+from pixsim_hooks._exceptions import PluginCrashed, PluginLoadError, ProtocolError
 from pixsim_hooks._manifest import ProcessRuntime
 from pixsim_hooks._protocol import FRAME_HEADER, dumps, loads
 
-__all__ = ["ChildProcess", "ProcessTransport", "SandboxKind", "detect_sandbox", "import_roots"]
+__all__ = [
+    "ChildProcess",
+    "ProcessTransport",
+    "SandboxKind",
+    "detect_sandbox",
+    "import_roots",
+    "unconfinable_reason",
+]
 
 _log = structlog.get_logger("pixsim_hooks.sandbox")
 NOBODY = 65534
@@ -82,6 +90,43 @@ def detect_sandbox() -> str:
 
 def _root() -> bool:
     return os.geteuid() == 0
+
+
+@functools.cache
+def unconfinable_reason(kind: str) -> str | None:
+    """Why plugin processes cannot be confined as promised on this machine, or None.
+
+    Run as root, a child drops to uid 65534 before plugin code runs. bubblewrap builds a filesystem view that
+    uid can read; without it the child sees the real one, and when the interpreter lives where that uid cannot
+    read (say under /root), every later import would fail. Running the plugin as root instead would break the
+    promise, so such a host refuses process plugins (fail closed) and says how to fix it."""
+    if kind == SandboxKind.BWRAP or not _root():
+        return None
+    stdlib, site = sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]
+    probe = f"import os; os.listdir({stdlib!r}); os.listdir({site!r})"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", probe],
+            user=NOBODY,
+            group=NOBODY,
+            extra_groups=[],
+            capture_output=True,
+            timeout=10,
+            check=False,
+            cwd="/",
+        )
+        readable = done.returncode == 0
+    except PermissionError:  # it cannot even start the interpreter
+        readable = False
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"could not check that uid {NOBODY} can run the interpreter ({exc})"
+    if not readable:
+        return (
+            f"uid {NOBODY} cannot run the Python installation ({sys.executable} -> {sys.base_prefix}) and "
+            "bubblewrap is not available: install bubblewrap (Debian: apt-get install bubblewrap), or install "
+            "Python where that uid can read it"
+        )
+    return None
 
 
 def import_roots(target: str) -> tuple[list[str], list[str]]:
@@ -274,6 +319,9 @@ class ChildProcess:
 
     async def start(self) -> None:
         self.sandbox = await asyncio.to_thread(detect_sandbox)  # runs probes once: not on the event loop
+        refusal = await asyncio.to_thread(unconfinable_reason, self.sandbox)
+        if refusal is not None:
+            raise PluginLoadError(f"plugin {self.label!r} cannot run in a process here: {refusal}")
         self._workdir = tempfile.mkdtemp(prefix=f"pixsim-plugin-{re.sub(r'[^A-Za-z0-9_-]', '_', self.label)[:40]}-")
         os.chmod(self._workdir, 0o700)
         uid = NOBODY if _root() else None

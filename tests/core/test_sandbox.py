@@ -20,7 +20,7 @@ import pytest
 from pixsim_hooks import ISOLATED_ENTRY_POINT_GROUP, PluginHost, PluginState, Settings, create_host
 from pixsim_hooks._behavior_registry import ExtensionKind
 from pixsim_hooks._loading import ProcessPlugin
-from pixsim_hooks._sandbox import NOBODY, SandboxKind, detect_sandbox
+from pixsim_hooks._sandbox import NOBODY, SandboxKind, detect_sandbox, unconfinable_reason
 from tests.core.hostile_plugins import BAD_FRAMES, MARKER_SECONDS, outside_targets
 
 DEADLINE_MS = 400
@@ -333,3 +333,26 @@ async def test_an_isolated_entry_point_runs_in_a_child_and_is_never_imported_by_
         await host.shutdown()
     assert answer["imported_in"] != os.getpid()
     assert module not in sys.modules
+
+
+# -- weaker machines ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", [SandboxKind.UNSHARE, SandboxKind.NONE])
+async def test_without_bubblewrap_a_plugin_runs_confined_or_is_refused_with_the_reason(
+    run: Run, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Without bubblewrap's filesystem view, a root host must still drop the child to uid 65534; where that uid
+    cannot run the interpreter the host refuses process plugins (fail closed) rather than run them as root."""
+    monkeypatch.setattr("pixsim_hooks._sandbox.detect_sandbox", lambda: kind)
+    refusal = unconfinable_reason(kind)
+    host = await run("Spinner")
+    [info] = host.plugins()  # refused before its welcome, it is known by its source, not by its id
+    if refusal is not None:
+        assert (info.source, info.state) == ("process:tests.core.hostile_plugins:Spinner", PluginState.QUARANTINED)
+        assert "install bubblewrap" in (info.reason or "")
+        assert plugin_processes() == []  # nothing was started
+        return
+    assert info.state is PluginState.ENABLED
+    pid = child_pid(host, "spinner")
+    results, took, lag = await attack(host)
+    assert results == [] and took < DEADLINE_MS / 1000 + 1.0 and lag < MAX_LAG_S
+    assert await dies(pid)
