@@ -364,6 +364,11 @@ class PluginHost:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
+    def runs_as(self, plugin_id: str) -> str:
+        """How a plugin runs: ``in_process``, ``process (<sandbox>)`` or ``remote (<endpoint>)`` (for operators)."""
+        isolated = self._isolated.get(plugin_id)
+        return "in_process" if isolated is None else isolated.transport.describe()
+
     def isolated(self, plugin_id: str) -> IsolatedPlugin | None:
         """The out-of-process runtime of a plugin (host-side glue, tests and the admin), or None."""
         return self._isolated.get(plugin_id)

@@ -84,6 +84,10 @@ class Transport(Protocol):
 
     async def close(self, *, kill: bool) -> None: ...
 
+    def describe(self) -> str:
+        """How the plugin runs, for operators (``process (bubblewrap)``, ``remote http://...``)."""
+        ...
+
 
 @dataclass(slots=True)
 class _Item:

@@ -111,6 +111,9 @@ class RemoteTransport:
         if client is not None:
             await client.aclose()
 
+    def describe(self) -> str:
+        return f"remote ({self._where})"
+
     async def exchange(self, message: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
         """POST one message, answer checked; TimeoutError at ``deadline`` (loop time), the host's own deadline."""
         if deadline is None:

@@ -478,6 +478,9 @@ class ProcessTransport:
     def log_tail(self) -> str:
         return self.child.log_tail() if self.child is not None else ""
 
+    def describe(self) -> str:
+        return f"process ({detect_sandbox()})"
+
     @property
     def pid(self) -> int | None:
         return self.child.pid if self.child is not None else None

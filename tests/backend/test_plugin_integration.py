@@ -347,6 +347,10 @@ async def test_admin_pings_an_out_of_process_plugin_and_refuses_to_ping_an_in_pr
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c,
     ):
+        runs = {p["id"]: p["runs"] for p in (await c.get("/admin/plugins", headers=ADMIN)).json()}
+        assert runs["notes"] == "in_process" and runs["romance"].startswith("process (")
+        page = (await c.get("/admin/plugins/romance", headers=ADMIN)).json()
+        assert page["runs"] == runs["romance"]
         pong = (await c.post("/admin/plugins/romance/ping", headers=ADMIN)).json()
         assert pong["alive"] is True and 0 < pong["round_trip_ms"] < 1000
         assert (await c.post("/admin/plugins/notes/ping", headers=ADMIN)).status_code == 409

@@ -201,6 +201,7 @@ async def test_remote_plugin_loads_enabled_and_answers_through_the_host(serve: A
     assert info.state is PluginState.ENABLED, info.reason
     assert info.manifest is not None and info.manifest.isolation.value == "remote"
     assert info.manifest.name == "Remote test plugin"  # the operator's manifest, not the one the remote sent
+    assert host.runs_as("alpha").startswith("remote (http://127.0.0.1:")
     assert await condition(host, "raining", world_meta={"weather": "rain"}) is True
     assert await condition(host, "raining", world_meta={"weather": "sun"}) is False
     bonus = host.behavior.get(ExtensionKind.SCORING, "plugin:alpha:bonus")

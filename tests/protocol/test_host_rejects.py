@@ -51,6 +51,9 @@ class ScriptedTransport:
         self.killed: bool | None = None  # None: never closed; else the close's ``kill``
         self.calls: list[int] = []  # ids of the calls the host sent
 
+    def describe(self) -> str:
+        return "scripted"
+
     async def open(self) -> None:
         self.opened += 1
 

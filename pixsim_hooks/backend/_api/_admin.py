@@ -87,6 +87,7 @@ class PluginOut(BaseModel):
     state: PluginState
     reason: str | None
     source: str
+    runs: str = Field(description="in_process, process (<sandbox in force>) or remote (<endpoint>)")
     manifest: dict[str, Any] | None
     permissions: list[str]
     unknown_permissions: list[str]
@@ -126,6 +127,7 @@ def _plugin_out(host: PluginHost, info: PluginInfo, *, recent: int) -> PluginOut
         state=info.state,
         reason=info.reason,
         source=info.source,
+        runs=host.runs_as(info.id),
         manifest=info.manifest.model_dump(mode="json") if info.manifest else None,
         permissions=list(info.permissions),
         unknown_permissions=list(info.unknown_permissions),

@@ -263,7 +263,7 @@ async def _dashboard(request: Request, host: PluginHost, csrf: str) -> str:
 
 # -- the plugins table ----------------------------------------------------------------------------------------------
 def _plugins_table(plugins: list[PluginOut], csrf: str) -> str:
-    headers = ("Plugin", "Version", "State", "Quarantine reason", "Permissions", "Failures", "Denials")
+    headers = ("Plugin", "Version", "Runs", "State", "Quarantine reason", "Permissions", "Failures", "Denials")
     rows = [_plugin_row(plugin, csrf) for plugin in plugins]
     return _table((*headers, "Recent errors", "Switch"), rows, id="plugin-table")
 
@@ -273,6 +273,7 @@ def _plugin_row(plugin: PluginOut, csrf: str) -> str:
     cells = (
         f"<td><code>{_e(plugin.id)}</code><br><span class=muted>{_e(manifest.get('name', ''))}</span></td>",
         f"<td>{_e(manifest.get('version', '—'))}</td>",
+        f"<td>{_e(plugin.runs)}</td>",
         f'<td class="state {_e(plugin.state.value)}">{_e(plugin.state.value)}</td>',
         f"<td>{_e(plugin.reason or '')}</td>",
         f"<td>{'<br>'.join(f'<code>{_e(p)}</code>' for p in plugin.permissions) or '—'}</td>",
