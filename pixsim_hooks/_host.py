@@ -8,6 +8,7 @@ quarantined with the reason; the other plugins load.
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ class PluginHost:
         meter_provider: Any = None,
     ) -> None:
         self.settings = settings
-        self._stats: dict[tuple[str, str], ImplStats] = {}
+        self._stats: collections.defaultdict[tuple[str, str], ImplStats] = collections.defaultdict(ImplStats)
         self.telemetry = Telemetry(
             tracing=settings.tracing,
             tracer_provider=tracer_provider,
@@ -457,6 +458,8 @@ class PluginHost:
         except Exception as exc:
             self.record_failure(entry.plugin_id, entry.id, outcome_of(exc), exc, world_id)
             return fallback
+        if ctx is not None:  # a plugin's evaluation (not a built-in's): counted like a hookimpl call, by kind
+            self._stats[(entry.plugin_id, entry.kind.value)].calls += 1
         if world_id is not None and entry.plugin_id in self.breakers.half_open(world_id):
             self.breakers.record_success(entry.plugin_id, world_id)
         return result

@@ -9,7 +9,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from structlog.testing import capture_logs
 
-from pixsim_hooks import Outcome, PermissionDenied, Settings, create_host, hookimpl
+from pixsim_hooks import ExtensionKind, Outcome, PermissionDenied, Settings, create_host, hookimpl
 from pixsim_hooks._health import HealthBook
 from pixsim_hooks._telemetry import SAMPLE_EVERY, Telemetry
 from tests.core.plugins import Recorder, manifest
@@ -55,6 +55,36 @@ async def test_calls_errors_and_durations_are_exported_per_plugin_and_hook(reade
     assert failures["raiser"] == ("error", SAMPLE_EVERY)
     durations = {p.attributes["pixsim.plugin.id"]: p.count for p in found["pixsim.hookimpl.duration"]}
     assert durations == {"recorder": 1, "raiser": 1}  # one call in SAMPLE_EVERY is timed
+
+
+class Judge:
+    """Registers a condition that holds for ``params["ok"]`` and raises without it."""
+
+    manifest = manifest("judge", "behavior:extend_conditions")
+
+    @hookimpl
+    def register_behavior(self, ctx: Any) -> None:
+        ctx.behavior.register_condition_evaluator("ok", lambda ctx, params, view: bool(params["ok"]))
+
+
+async def test_condition_evaluations_and_their_failures_are_exported_per_plugin(reader: InMemoryMetricReader) -> None:
+    host = await metered_host(reader, Judge())
+    entry = host.behavior.get(ExtensionKind.CONDITION, "plugin:judge:ok")
+    assert entry is not None
+    for params in ({"ok": True}, {"ok": False}, {}):
+        await host.call_extension(entry, params, None, fallback=False)
+    found = points(reader)
+    calls = {
+        (p.attributes["pixsim.plugin.id"], p.attributes["pixsim.hook.name"]): p.value
+        for p in found["pixsim.hookimpl.calls"]
+    }
+    assert calls[("judge", "condition")] == 2  # evaluated twice; the third raised (KeyError)
+    [failure] = found["pixsim.plugin.failures"]
+    assert (failure.attributes["pixsim.plugin.id"], failure.attributes["pixsim.outcome"], failure.value) == (
+        "judge",
+        "error",
+        1,
+    )
 
 
 async def test_denials_are_counted_per_plugin(reader: InMemoryMetricReader) -> None:
