@@ -19,7 +19,7 @@ from pixsim_hooks._host import PluginHost
 from pixsim_hooks._manifest import CORE_PLUGIN_ID
 from pixsim_hooks._world import WorldScope
 
-__all__ = ["ExtensionCalls"]
+__all__ = ["ConcurrentExtensionCalls", "ExtensionCalls"]
 
 _FAILED = object()
 _FOCUS: ContextVar[tuple[set[str], set[str]]] = ContextVar("pixsim_behavior_npc_focus")
@@ -27,31 +27,31 @@ NEUTRAL = 1.0
 
 
 class ExtensionCalls:
-    """One tick's view of the registry: which extensions may run for this world, and calls to them."""
+    """One tick's view of the registry: which extensions may run for this world, and calls to them.
+
+    Build it with :meth:`for_world`: when a plugin of the world runs out of process the tick decides its NPCs
+    concurrently (so that their calls batch) and gets a :class:`ConcurrentExtensionCalls`."""
+
+    concurrent = False
 
     def __init__(self, host: PluginHost, scope: WorldScope) -> None:
         self.host = host
         self.scope = scope
         self._entries: dict[tuple[ExtensionKind, str], BehaviorEntry | None] = {}
-        self._outside = (set[str](), set[str]())  # participation recorded outside any NPC's decision
+        self.acted: set[str] = set()  # plugins that took part in the current NPC's decision
+        self.failed: set[str] = set()
+
+    @classmethod
+    def for_world(cls, host: PluginHost, scope: WorldScope) -> ExtensionCalls:
+        calls = cls(host, scope)
+        return ConcurrentExtensionCalls(host, scope) if calls.out_of_process() else calls
 
     def begin_npc(self, acted: set[str], failed: set[str]) -> None:
-        """Record participation into these sets from now on (one pair per NPC; per task when NPCs are decided
-        concurrently, hence a context variable)."""
-        _FOCUS.set((acted, failed))
-
-    @property
-    def acted(self) -> set[str]:
-        """Plugins that took part in the current NPC's decision."""
-        return _FOCUS.get(self._outside)[0]
-
-    @property
-    def failed(self) -> set[str]:
-        return _FOCUS.get(self._outside)[1]
+        """Record participation into these sets from now on (one pair per NPC)."""
+        self.acted, self.failed = acted, failed
 
     def out_of_process(self) -> bool:
-        """Some plugin taking part in this world's behavior runs out of process: NPCs are then decided
-        concurrently, so that its calls of one tick go out in batches rather than one round trip each."""
+        """Some plugin taking part in this world's behavior runs out of process."""
         isolated = self.host.isolated
         plugins = {e.plugin_id for e in self.host.behavior.entries() if e.plugin_id != CORE_PLUGIN_ID}
         plugins |= {impl.plugin_id for impl in self.host.hook.suggest_activities.plan()}
@@ -139,3 +139,33 @@ class ExtensionCalls:
         self.failed.add(entry.plugin_id)
         error = TypeError(f"{entry.kind.value} {entry.id} {why}")
         self.host.record_failure(entry.plugin_id, entry.id, Outcome.ERROR, error, self.scope.world_id)
+
+
+class ConcurrentExtensionCalls(ExtensionCalls):
+    """For NPCs decided concurrently, each in its own task: the current NPC's participation sets are a context
+    variable (each task has its own), not attributes (a plain attribute would be the last task's)."""
+
+    concurrent = True
+
+    def __init__(self, host: PluginHost, scope: WorldScope) -> None:
+        super().__init__(host, scope)
+        self._outside = (set[str](), set[str]())  # participation recorded outside any NPC's decision
+
+    def begin_npc(self, acted: set[str], failed: set[str]) -> None:
+        _FOCUS.set((acted, failed))
+
+    @property
+    def acted(self) -> set[str]:
+        return _FOCUS.get(self._outside)[0]
+
+    @acted.setter
+    def acted(self, value: set[str]) -> None:  # the base class's __init__ assigns it; the context var rules
+        pass
+
+    @property
+    def failed(self) -> set[str]:
+        return _FOCUS.get(self._outside)[1]
+
+    @failed.setter
+    def failed(self, value: set[str]) -> None:
+        pass

@@ -108,7 +108,7 @@ class TickRun:
         self._report_denial = host.health.record_denial
         # Asking a hook nobody implements still costs a dispatch per NPC: skip it when there is no suggester.
         self._suggesters = bool(host.hook.suggest_activities.plan())
-        self._concurrent = calls.out_of_process()
+        self._concurrent = calls.concurrent
         self._turn_of: dict[int, asyncio.Future[None]] = {}  # NPC id -> the previous simulated NPC's completion
 
     async def execute(self) -> tuple[list[DecisionRow], TickChange]:

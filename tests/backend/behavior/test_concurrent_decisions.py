@@ -10,6 +10,7 @@ from pixsim_hooks import PluginHost, Settings, create_host
 from pixsim_hooks._loading import ProcessPlugin
 from pixsim_hooks.backend import SqlStorage
 from pixsim_hooks.backend.behavior import tick
+from pixsim_hooks.backend.behavior._calls import ExtensionCalls
 
 RAIN = [{"type": "custom", "evaluatorId": "plugin:weather:is_raining"}]
 GIFT = [{"type": "effect:plugin:inventory:give_item", "params": {"item": "fish", "count": 1}}]
@@ -73,6 +74,9 @@ async def test_a_tick_with_sandboxed_plugins_decides_exactly_as_with_them_in_pro
     await inproc.load()
     await sandboxed.load()
     try:
+        for host, concurrent in ((inproc, False), (sandboxed, True)):
+            calls = ExtensionCalls.for_world(host, host.world_scope(world.id, world.meta))
+            assert calls.concurrent is concurrent
         expected = await ticked(inproc, storage, world.id, [n.id for n in npcs])
         got = await ticked(sandboxed, storage, world.id, [n.id for n in npcs])
     finally:
