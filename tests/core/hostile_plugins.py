@@ -340,3 +340,32 @@ class Phoenix:
         if world_id == 13:
             os._exit(1)
         return {"pid": os.getpid()}
+
+
+class Scribbler:
+    """Effects that stage writes and then attack, by ``params["attack"]``: the writes must not land."""
+
+    manifest = hostile("scribbler", "behavior:extend_effects")
+
+    @hookimpl
+    def register_behavior(self, ctx: Any) -> None:
+        ctx.behavior.register_effect_handler("scribble", self.scribble)
+
+    @staticmethod
+    def scribble(ctx: Any, params: Any, view: Any, writer: Any) -> None:
+        writer.set_flag("x", 1)
+        writer.adjust_relationship(view.npc_key, "trust", 5)
+        attack = params.get("attack")
+        if attack == "flood":
+            os.write(_channel_fd(), struct.pack(">I", 100 << 20) + b"[" * (1 << 20))
+            signal.pause()
+        elif attack == "malformed":
+            _raw_frame(b'{"type":"result","id":' + str(_call_id()).encode() + b',"results":[{"ok":true,"value":NaN}]}')
+            signal.pause()
+        elif attack == "crash":
+            os._exit(1)
+        elif attack == "raise":
+            raise RuntimeError("after staging two writes")
+        elif attack == "spin":
+            while True:
+                pass
