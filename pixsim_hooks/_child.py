@@ -1,5 +1,8 @@
 """Entry point of a sandboxed plugin process: ``python -I -m pixsim_hooks._child '<spec json>'``.
 
+For a plugin in another language (``ProcessPlugin(command=...)``) this only confines the process, then executes the
+command in its place with ``PIXSIM_PROTOCOL_FD`` naming the channel's descriptor.
+
 Started by the host (:mod:`pixsim_hooks._sandbox`), inside bubblewrap or ``unshare`` when the machine has them.
 Before any plugin code is imported this closes every inherited descriptor but the channel, sets the resource limits,
 moves to the plugin's working directory and, when started as root, drops to an unprivileged uid for good. Then it
@@ -112,6 +115,10 @@ def _confine(spec: dict[str, Any]) -> None:
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
     _confine(spec)
+    if spec.get("command"):  # a plugin in another language: confined as above, then it takes over this process
+        os.set_inheritable(spec["fd"], True)
+        command = spec["command"]
+        os.execvpe(command[0], command, {**os.environ, "PIXSIM_PROTOCOL_FD": str(spec["fd"])})
     sys.path[:0] = spec["paths"]
     module_name, _, attr = spec["target"].partition(":")
     plugin: object = importlib.import_module(module_name)

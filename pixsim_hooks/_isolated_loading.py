@@ -100,7 +100,7 @@ def _transport(descriptor: object, source: str, settings: Settings) -> tuple[Tra
         from pixsim_hooks._sandbox import ProcessTransport
 
         label = source.removeprefix("process:")
-        transport = ProcessTransport(label, descriptor.target, descriptor.runtime, max_bytes, settings.sandbox_spin_us)
+        transport = ProcessTransport(label, descriptor, max_bytes, settings.sandbox_spin_us)
         return transport, None
     assert isinstance(descriptor, RemotePlugin)
     manifest = parse_manifest(descriptor.manifest, source=source)

@@ -30,11 +30,26 @@ ISOLATED_ENTRY_POINT_GROUP = "pixsim_hooks.isolated_plugins"
 
 @dataclass(frozen=True, slots=True)
 class ProcessPlugin:
-    """Run the plugin at ``target`` (``"package.module"`` or ``"package.module:attr"``) in a sandboxed child
-    process. The host never imports ``target``; ``runtime`` overrides the manifest's ``process`` limits."""
+    """Run a plugin in a sandboxed child process: the Python plugin at ``target`` (``"package.module"`` or
+    ``"package.module:attr"``; the host never imports it), or a ``command`` in any language that speaks
+    ``docs/plugin-protocol.md`` on the socket whose descriptor number it finds in ``PIXSIM_PROTOCOL_FD``
+    (``readable`` adds what the command needs to the sandbox's read-only view). ``runtime`` overrides the
+    manifest's ``process`` limits."""
 
-    target: str
+    target: str | None = None
     runtime: ProcessRuntime | None = None
+    command: tuple[str, ...] = ()
+    readable: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.target is None) == (not self.command):
+            raise ValueError("a ProcessPlugin runs a Python target or a command: give exactly one")
+        object.__setattr__(self, "command", tuple(self.command))
+        object.__setattr__(self, "readable", tuple(self.readable))
+
+    @property
+    def label(self) -> str:
+        return self.target if self.target is not None else " ".join(self.command)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +102,7 @@ def discover(
 
 def _candidate(source: str, obj: object) -> Candidate:
     if isinstance(obj, ProcessPlugin):  # its manifest comes from the child's welcome
-        return Candidate(f"process:{obj.target}", obj)
+        return Candidate(f"process:{obj.label}", obj)
     if isinstance(obj, RemotePlugin):
         try:
             manifest = parse_manifest(obj.manifest, source=source)

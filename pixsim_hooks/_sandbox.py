@@ -36,6 +36,7 @@ from typing import Any, cast
 import structlog
 
 from pixsim_hooks._exceptions import PluginCrashed, PluginLoadError, ProtocolError
+from pixsim_hooks._loading import ProcessPlugin
 from pixsim_hooks._manifest import ProcessRuntime
 from pixsim_hooks._protocol import FRAME_HEADER, dumps, loads
 
@@ -296,13 +297,11 @@ class _Limits:
 class ChildProcess:
     """One running child: its process, its channel, its working directory."""
 
-    def __init__(
-        self, plugin_label: str, target: str, runtime: ProcessRuntime | None, max_bytes: int, spin_us: int = 0
-    ) -> None:
+    def __init__(self, plugin_label: str, plugin: ProcessPlugin, max_bytes: int, spin_us: int = 0) -> None:
         self.label = plugin_label
         self.spin_us = spin_us
-        self.target = target
-        self.runtime = runtime or ProcessRuntime()
+        self.plugin = plugin
+        self.runtime = plugin.runtime or ProcessRuntime()
         self.max_bytes = max_bytes
         self.proc: asyncio.subprocess.Process | None = None
         self.sandbox = SandboxKind.NONE
@@ -339,9 +338,11 @@ class ChildProcess:
     async def _spawn(self, child: socket.socket, uid: int | None) -> asyncio.subprocess.Process:
         assert self._workdir is not None
         r = self.runtime
-        paths, plugin_files = import_roots(self.target)
+        plugin = self.plugin
+        paths, plugin_files = import_roots(plugin.target) if plugin.target is not None else ([], [])
         spec = {
-            "target": self.target,
+            "target": plugin.target,
+            "command": list(plugin.command),
             "paths": paths,
             "fd": child.fileno(),
             "uid": uid,
@@ -353,7 +354,7 @@ class ChildProcess:
         argv = [sys.executable, "-I", "-m", "pixsim_hooks._child", json.dumps(spec)]
         if self.sandbox == SandboxKind.BWRAP:
             host_api = _package_dirs(("pixsim_hooks", "hookspecs", "proxies"))  # what the plugin imports of us
-            readable = _outermost({sys.base_prefix, sys.prefix, *plugin_files, *host_api})
+            readable = _outermost({sys.base_prefix, sys.prefix, *plugin_files, *plugin.readable, *host_api})
             argv = _bwrap_argv(self._workdir, readable) + argv
         elif self.sandbox == SandboxKind.UNSHARE:
             argv = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--", *argv]
@@ -445,12 +446,9 @@ class ProcessTransport:
 
     restartable = True
 
-    def __init__(
-        self, label: str, target: str, runtime: ProcessRuntime | None, max_bytes: int, spin_us: int = 0
-    ) -> None:
+    def __init__(self, label: str, plugin: ProcessPlugin, max_bytes: int, spin_us: int = 0) -> None:
         self.label = label
-        self.target = target
-        self.runtime = runtime
+        self.plugin = plugin
         self.max_bytes = max_bytes
         self.spin_us = spin_us
         self.child: ChildProcess | None = None
@@ -458,7 +456,7 @@ class ProcessTransport:
     async def open(self) -> None:
         if self.child is not None:
             await self.child.kill()
-        self.child = ChildProcess(self.label, self.target, self.runtime, self.max_bytes, self.spin_us)
+        self.child = ChildProcess(self.label, self.plugin, self.max_bytes, self.spin_us)
         try:
             await self.child.start()
         except BaseException:

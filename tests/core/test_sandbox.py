@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import os
+import shutil
 import socket
 import sys
 import time
@@ -17,9 +18,19 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks import ISOLATED_ENTRY_POINT_GROUP, PluginHost, PluginState, Settings, create_host
+from pixsim_hooks import (
+    ISOLATED_ENTRY_POINT_GROUP,
+    NpcSnapshot,
+    NpcView,
+    PluginHost,
+    PluginState,
+    ProcessPlugin,
+    ProcessRuntime,
+    SessionSnapshot,
+    Settings,
+    create_host,
+)
 from pixsim_hooks._behavior_registry import ExtensionKind
-from pixsim_hooks._loading import ProcessPlugin
 from pixsim_hooks._sandbox import NOBODY, SandboxKind, detect_sandbox, unconfinable_reason
 from tests.core.hostile_plugins import BAD_FRAMES, MARKER_SECONDS, outside_targets
 
@@ -358,3 +369,56 @@ async def test_without_bubblewrap_a_plugin_runs_confined_or_is_refused_with_the_
     results, took, lag = await attack(host)
     assert results == [] and took < DEADLINE_MS / 1000 + 1.0 and lag < MAX_LAG_S
     assert await dies(pid)
+
+
+# -- a plugin in another language --------------------------------------------------------------------------------------
+NODE = shutil.which("node") or "node"  # part of this project's machines; .ci/sandbox.sh installs it where missing
+JS_PLUGIN = Path(__file__).parents[1] / "protocol" / "js_plugin.mjs"
+
+
+def js_view(energy: float) -> NpcView:
+    session = SessionSnapshot(id=1, world_id=1, world_time=0.0, version=1)
+    npc = NpcSnapshot(id=7, world_id=1, name="Ana")
+    return NpcView(1, npc, session, {}, {"energy": energy}, {}, 0.0, "morning")
+
+
+def uid_of_process_running(*argv: str) -> int | None:
+    """The uid of the process whose command line is exactly ``argv`` (not bwrap's, which only names it)."""
+    wanted = "\0".join(argv) + "\0"
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().decode(errors="replace") == wanted:
+                status = (entry / "status").read_text()
+                return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+        except OSError:
+            continue
+    return None
+
+
+async def test_a_plugin_in_another_language_runs_sandboxed_and_answers_through_the_host() -> None:
+    # V8 reserves gigabytes of address space up front: its address-space limit must allow that (memory is not
+    # what RLIMIT_AS measures; a cgroup would be the tool for that).
+    plugin = ProcessPlugin(
+        command=(NODE, str(JS_PLUGIN)), readable=(str(JS_PLUGIN),), runtime=ProcessRuntime(memory_mb=2048)
+    )
+    host = create_host(Settings(hook_deadline_ms=DEADLINE_MS), plugins=[plugin], entry_points=[])
+    await host.load()
+    try:
+        assert host.plugin("js-sample").state is PluginState.ENABLED
+        assert host.runs_as("js-sample").startswith("process (")
+        entry = host.behavior.get(ExtensionKind.CONDITION, "plugin:js-sample:is_tired")
+        assert entry is not None  # registered by name through a capability request, like any plugin
+        assert await host.call_extension(entry, {"below": 50}, js_view(20), fallback=None) is True
+        assert await host.call_extension(entry, {"below": 50}, js_view(80), fallback=None) is False
+        if os.geteuid() == 0:
+            assert uid_of_process_running(*plugin.command) == NOBODY
+    finally:
+        await host.shutdown()
+
+
+def test_a_process_plugin_is_a_python_target_or_a_command_never_both_or_neither() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        ProcessPlugin()
+    with pytest.raises(ValueError, match="exactly one"):
+        ProcessPlugin("tests.core.hostile_plugins:Polite", command=("node", "plugin.mjs"))
+    assert ProcessPlugin(command=["node", "p.mjs"]).label == "node p.mjs"  # a list is kept as a tuple

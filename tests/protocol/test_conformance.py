@@ -6,12 +6,14 @@ test, run against every target below. Each test gets a fresh plugin (a new proce
 - ``fd3``: the same plugin runner started as an external plugin is (a command given the socket as fd 3), for the
   raw framing checks;
 - ``http``: the same plugin behind ``serve_plugin`` on a real uvicorn server on 127.0.0.1;
+- ``js``: ``js_plugin.mjs``, the conformance profile written in JavaScript from the specification alone, started
+  as an external plugin (``node``, socket on fd 3): a plugin in another language, checked like ours;
 - ``command``: an external plugin, only when ``PIXSIM_CONFORMANCE_COMMAND`` is set: a shell command line started
   with the protocol socket as file descriptor 3;
 - ``url``: an external HTTP plugin, only when ``PIXSIM_CONFORMANCE_URL`` and ``PIXSIM_CONFORMANCE_SECRET`` are set.
 
 The strict-bytes and shutdown checks also run on ``fd3``; the framing checks run on the raw stream targets (fd3,
-command), the HTTP checks on the HTTP ones (http, url).
+js, command), the HTTP checks on the HTTP ones (http, url).
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ import inspect
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from pixsim_hooks import ProcessPlugin
 from pixsim_hooks._exceptions import PluginCrashed, ProtocolError
 from pixsim_hooks._protocol import MAX_MESSAGE_BYTES, dumps
 from pixsim_hooks._remote_server import serve_plugin
@@ -48,9 +53,18 @@ SECRET = b"conformance-secret"
 COMMAND = os.environ.get("PIXSIM_CONFORMANCE_COMMAND")
 URL, URL_SECRET = os.environ.get("PIXSIM_CONFORMANCE_URL"), os.environ.get("PIXSIM_CONFORMANCE_SECRET")
 
-TARGETS = ["child", "http", *(["command"] if COMMAND else []), *(["url"] if URL and URL_SECRET else [])]
+NODE = shutil.which("node") or "node"  # part of this project's machines; .ci/sandbox.sh installs it where missing
+JS_PLUGIN = Path(__file__).with_name("js_plugin.mjs")
+
+TARGETS = [
+    "child",
+    "http",
+    "js",
+    *(["command"] if COMMAND else []),
+    *(["url"] if URL and URL_SECRET else []),
+]
 RAW = ["fd3", *TARGETS]  # the checks on raw bytes and on closing run on the fd3 runner too
-FRAMED = [t for t in RAW if t in ("fd3", "command")]
+FRAMED = [t for t in RAW if t in ("fd3", "js", "command")]
 HTTP = [t for t in TARGETS if t in ("http", "url")]
 
 
@@ -90,7 +104,7 @@ class ChildProcessChannel(PluginChannel):
 @contextlib.asynccontextmanager
 async def child_process_channel() -> AsyncIterator[ChildProcessChannel]:
     """The reference plugin in a sandboxed child process, started exactly as the host starts one."""
-    child = ChildProcess("sample", SAMPLE, None, MAX_MESSAGE_BYTES)
+    child = ChildProcess("sample", ProcessPlugin(SAMPLE), MAX_MESSAGE_BYTES)
     await child.start()
     try:
         yield ChildProcessChannel(child)
@@ -142,9 +156,10 @@ async def open_channel(target: str) -> AsyncIterator[PluginChannel]:
     elif target == "http":
         async with http_served_sample_channel() as http:
             yield http
-    elif target == "command":
-        assert COMMAND is not None
-        process = await spawn_command(COMMAND)
+    elif target in ("js", "command"):
+        command = shlex.join([str(NODE), str(JS_PLUGIN)]) if target == "js" else COMMAND
+        assert command is not None
+        process = await spawn_command(command)
         try:
             yield process
         finally:
