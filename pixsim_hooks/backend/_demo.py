@@ -16,7 +16,7 @@ from pixsim_hooks.backend.behavior._config import DEFAULT_WEIGHTS
 __all__ = ["DEMO_PLUGINS", "DEMO_WORLD_NAME", "DemoWorld", "find_demo_world", "seed_demo_world"]
 
 DEMO_WORLD_NAME = "Demo Harbor"
-DEMO_PLUGINS = ("stealth", "audit")
+DEMO_PLUGINS = ("stealth", "audit", "gossip")  # gossip runs sandboxed (a community plugin)
 BEHAVIOR_VERSION = 2
 
 

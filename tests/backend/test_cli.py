@@ -52,7 +52,7 @@ async def test_seed_demo_creates_the_demo_world_on_a_fresh_database(
     assert "Seeded 'Demo Harbor'" in result.output
     (world,) = await seeded_storage.worlds.list_worlds()
     assert world.name == "Demo Harbor"
-    assert list(world.meta["behavior"]["enabledPlugins"]) == ["stealth", "audit"]
+    assert list(world.meta["behavior"]["enabledPlugins"]) == ["stealth", "audit", "gossip"]
     assert len(await seeded_storage.worlds.list_locations(world.id)) == 3
     npcs = await seeded_storage.npcs.list_npcs(world.id)
     assert len(npcs) == 4 and all(npc.meta["behavior"]["preferences"] for npc in npcs)
