@@ -40,7 +40,7 @@ from pixsim_hooks._exceptions import (
 )
 from pixsim_hooks._manifest import PluginManifest, parse_manifest
 from pixsim_hooks._permissions import CAPABILITIES
-from pixsim_hooks._plugin_runner import ISOLATED_HOOKS
+from pixsim_hooks._plugin_runner import ISOLATED_HOOKS, REGISTER_MEMBERS
 from pixsim_hooks._protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -54,17 +54,15 @@ from pixsim_hooks._protocol import (
     Welcome,
     decode_plain,
     encode_value,
+    error_info,
     parse_plugin_message,
 )
 
 __all__ = ["IsolatedPlugin", "Transport"]
 
 _log = structlog.get_logger("pixsim_hooks.isolated")
-_REGISTER = ("register_condition_evaluator", "register_effect_handler", "register_scoring_factor")
 _REPLAYED = ("on_load", "register_behavior", "on_enable")  # what a restarted child must go through again
-_EVENT_HOOKS = frozenset(
-    h for h in ISOLATED_HOOKS if h.startswith("on_") and h not in ("on_load", "on_enable", "on_disable")
-)
+_EVENT_HOOKS = frozenset(hookspecs.events.__all__)
 START_TIMEOUT_S = 15.0  # a child's interpreter start and imports, until it says welcome
 PER_ITEM_S = 0.001  # a batch's deadline grows by this per item beyond the first
 EVENT_ATTEMPTS = 3  # a fire-and-forget event is tried this often (backoff 0.1 s, 0.2 s) before it is given up
@@ -445,16 +443,16 @@ class IsolatedPlugin:
             value = await self._capability(req, item)
             return {"type": "cap_result", "id": req.id, "ok": True, "value": encode_value(value)}
         except Exception as exc:
-            return {"type": "cap_result", "id": req.id, "ok": False, "error": _error_info(exc)}
+            return {"type": "cap_result", "id": req.id, "ok": False, "error": error_info(exc)}
 
     async def _capability(self, req: CapRequest, item: _Item) -> Any:
         capability, member = req.capability, req.member
         args, kwargs = decode_plain(req.args), decode_plain(req.kwargs)
         if capability == "effect" and member == "get_flag" and item.local is not None:
             return item.local.get_flag(*args, **kwargs)
-        if capability == "behavior" and member in _REGISTER and len(args) == 1 and not kwargs:
+        if capability == "behavior" and member in REGISTER_MEMBERS and len(args) == 1 and not kwargs:
             return self._register(item.ctx, member, args[0])
-        if capability not in CAPABILITIES or (capability == "behavior" and member in _REGISTER):
+        if capability not in CAPABILITIES or (capability == "behavior" and member in REGISTER_MEMBERS):
             denial = PermissionDenied(self.plugin_id, None, capability[:40], member[:40])
             self.on_denied(denial)
             raise denial
@@ -584,15 +582,6 @@ def _apply_staged(staged: Any, writer: Any) -> None:
             raise TypeError("relationship deltas must be objects of metric → delta")
         for metric, delta in metrics.items():
             writer.adjust_relationship(npc_key, metric, delta)
-
-
-def _error_info(exc: BaseException) -> dict[str, Any]:
-    info: dict[str, Any] = {"type": type(exc).__name__[:100], "message": str(exc)[:2000]}
-    if isinstance(exc, PermissionDenied):
-        info["type"] = "PermissionDenied"
-        if exc.permission is not None:
-            info["permission"] = str(exc.permission)[:100]
-    return info
 
 
 def _argnames(hook: str) -> tuple[str, ...]:

@@ -40,26 +40,14 @@ from pixsim_hooks._protocol import (
     Shutdown,
     decode_value,
     encode_value,
+    error_info,
     parse_host_message,
 )
 
-__all__ = ["ISOLATED_HOOKS", "Channel", "PluginRunner"]
+__all__ = ["ISOLATED_HOOKS", "REGISTER_MEMBERS", "Channel", "PluginRunner"]
 
 ISOLATED_HOOKS = frozenset(
-    {
-        "on_load",
-        "on_enable",
-        "on_disable",
-        "register_behavior",
-        "suggest_activities",
-        "provide_simulation_defaults",
-        "on_session_created",
-        "on_session_updated",
-        "on_interaction_executed",
-        "on_npc_spawned",
-        "on_location_changed",
-        "on_world_time_advanced",
-    }
+    name for module in hookspecs.SPEC_MODULES if module is not hookspecs.routes for name in module.__all__
 )
 """Hooks an out-of-process plugin may implement. Routers and middleware need the host's process: not these."""
 
@@ -73,7 +61,8 @@ _ASYNC_MEMBERS = {
         ("log", LogCapability),
     )
 }
-_REGISTER = ("register_condition_evaluator", "register_effect_handler", "register_scoring_factor")
+REGISTER_MEMBERS = ("register_condition_evaluator", "register_effect_handler", "register_scoring_factor")
+"""The ``ctx.behavior`` members whose function stays with the plugin: only the name crosses the channel."""
 _RAISED: dict[str, type[Exception]] = {
     "NotFoundError": NotFoundError,
     "StaleWriteError": StaleWriteError,
@@ -129,7 +118,7 @@ def _error_from(info: ErrorInfo | None, plugin_id: str, capability: str, member:
     """The host's answer as the exception an in-process plugin would have seen (as near as a name allows)."""
     if info is None:
         return CapabilityError(capability, member, "Error", plugin_id)
-    if info.type in ("PermissionDenied", "NamespaceViolation", "PluginNotEnabled"):
+    if info.type == "PermissionDenied":  # every denial crosses under this name (error_info)
         return PermissionDenied(plugin_id, info.permission, capability, member)
     known = _RAISED.get(info.type)
     if known is not None:
@@ -165,7 +154,7 @@ class _Behavior(_Capability):
         self._registry = registry
 
     def __getattr__(self, member: str) -> Callable[..., Any]:
-        if member not in _REGISTER:
+        if member not in REGISTER_MEMBERS:
             return super().__getattr__(member)
 
         def register(name: str, fn: Callable[..., Any]) -> str:
@@ -287,7 +276,7 @@ class PluginRunner:
                 value = self._run(fn(*args) if kind == "hook" else fn(self.ctx, *args))
             return {"ok": True, "value": encode_value(value)}
         except Exception as exc:
-            return {"ok": False, "error": _error_info(exc)}
+            return {"ok": False, "error": error_info(exc)}
 
     def _effect(self, fn: Callable[..., Any], args: list[Any], index: int) -> dict[str, Any]:
         writer = EffectWriter(self.manifest.id, read=lambda key: self.client.request("effect", "get_flag", (key,), {}))
@@ -301,13 +290,3 @@ class PluginRunner:
         if inspect.iscoroutine(result):
             return self.loop.run_until_complete(result)
         return result
-
-
-def _error_info(exc: BaseException) -> dict[str, Any]:
-    info = {"type": type(exc).__name__[:100], "message": str(exc)[:2000]}
-    permission = getattr(exc, "permission", None) if isinstance(exc, PermissionDenied) else None
-    if isinstance(exc, PermissionDenied):
-        info["type"] = "PermissionDenied"
-    if permission is not None:
-        info["permission"] = str(permission)[:100]
-    return info

@@ -33,7 +33,7 @@ from pixsim_hooks._events import (
     SessionUpdated,
     WorldTimeAdvanced,
 )
-from pixsim_hooks._exceptions import ProtocolError
+from pixsim_hooks._exceptions import PermissionDenied, ProtocolError
 from pixsim_hooks._snapshots import GenerationSnapshot, LocationSnapshot, NpcSnapshot, SessionSnapshot, WorldSnapshot
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "decode_value",
     "dumps",
     "encode_value",
+    "error_info",
     "loads",
     "parse_host_message",
     "parse_plugin_message",
@@ -199,6 +200,17 @@ class _Outcome(_Message):
         if self.ok == (self.error is not None):
             raise ValueError("an answer carries an error exactly when ok is false")
         return self
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """An exception as an :class:`ErrorInfo` crosses the channel: its class name and message (bounded), and for
+    any denial the type ``PermissionDenied`` with the permission, so that either side can raise a denial again."""
+    info: dict[str, Any] = {"type": type(exc).__name__[:100], "message": str(exc)[:2000]}
+    if isinstance(exc, PermissionDenied):
+        info["type"] = "PermissionDenied"
+        if exc.permission is not None:
+            info["permission"] = str(exc.permission)[:100]
+    return info
 
 
 class ItemResult(_Outcome):

@@ -47,6 +47,7 @@ from pixsim_hooks._protocol import (
     Ping,
     Shutdown,
     dumps,
+    error_info,
     loads,
     parse_host_message,
 )
@@ -140,8 +141,7 @@ def _work(runner: PluginRunner, channel: _ThreadChannel) -> None:
             try:
                 answer = runner.answer(message)
             except Exception as exc:
-                info = {"type": type(exc).__name__[:100], "message": str(exc)[:2000]}
-                answer = {"type": "error", "id": message.id, "error": info}
+                answer = {"type": "error", "id": message.id, "error": error_info(exc)}
             channel.send(answer)
     finally:
         runner.loop.close()
