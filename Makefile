@@ -1,10 +1,13 @@
-# Two commands do all set-up on a fresh machine: `make run` and `make test`. Each creates .venv when needed.
+# Two commands do all set-up on a fresh machine: `make run` and `make test`. Each installs the Debian packages it
+# needs (.ci/system-packages.sh: only what is missing) and creates .venv when needed.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 
-.PHONY: run test lint typecheck importlint pytest bench clean
+.PHONY: run test lint typecheck importlint pytest bench clean system-run system-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+system-run system-test:
+	@.ci/system-packages.sh $(@:system-%=%)
+
 ## run: seed the demo world on the embedded SQLite default and serve the backend with the contrib plugins
-run: $(STAMP)
-	$(BIN)/pixsim-hooks seed-demo
-	$(BIN)/pixsim-hooks serve --host 127.0.0.1 --port 8000
+##      (`make run PORT=8001` picks the port)
+run: system-run $(STAMP)
+	$(BIN)/pixsim-hooks serve --demo --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check, import contracts, then the test suite
-test: lint typecheck importlint pytest
+test: system-test lint typecheck importlint pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,7 +36,7 @@ typecheck: $(STAMP)
 importlint: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: system-test $(STAMP)
 	$(BIN)/pytest
 
 ## bench: ratios against baselines measured in the same run

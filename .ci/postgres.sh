@@ -20,10 +20,7 @@ pg_bin() {
 }
 
 install_postgres() {
-    pg_bin >/dev/null && return
-    log "installing Debian's postgresql"
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+    pg_bin >/dev/null || "$(dirname "$0")/system-packages.sh" ci
 }
 
 # Run as the cluster owner: the postgres user when we are root (the server refuses to run as root).

@@ -7,6 +7,7 @@ from typing import NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -19,7 +20,7 @@ EXIT_CONFIG = 2  # the same code click uses for a bad option: the operator must 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
     """Print ``message`` on stderr and leave with ``code`` (no traceback: the message is the whole story)."""
-    Console(stderr=True).print(f"[bold red]error[/]: {message}", highlight=False)
+    Console(stderr=True).print(f"[bold red]error[/]: {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from fastapi import Depends, FastAPI
 
 from pixsim_hooks._fastapi import PluginMiddleware, mount_plugin_routers
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 __all__ = ["create_app", "lifespan"]
+
+_log = structlog.get_logger("pixsim_hooks.backend")
 
 
 def create_app(
@@ -115,6 +118,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 async def _start_host(app: FastAPI, settings: Settings, storage: SqlStorage) -> PluginHost:
     host = create_host(settings, storage=storage, **app.state.host_options)
     await host.load()
+    for info in host.plugins():  # what an operator wants to see at start: which plugins run, and how
+        shown = {"runs_as": host.runs_as(info.id)} if info.reason is None else {"reason": info.reason}
+        _log.info("plugin " + info.state.value, plugin_id=info.id, **shown)
     app.state.host = host
     if not getattr(app.state, "plugin_routes_mounted", False):  # a second lifespan must not mount them twice
         mount_plugin_routers(app, host, admin_guard=Depends(require_admin))

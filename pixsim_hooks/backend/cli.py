@@ -8,7 +8,9 @@ unreachable, a plugin quarantined), 2 bad invocation or settings.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -93,17 +95,44 @@ def _run_on_database(settings: Settings, work: Callable[[GameService], Awaitable
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port to listen on (0: any free one).")] = 8000,
     reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart when the code changes.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed the demo world first (when it is missing) and print what to try.")
+    ] = False,
 ) -> None:
     """Serve the backend over HTTP (uvicorn) with every installed plugin; the API is under /api/v1."""
     settings = load_settings()
+    listener = _listen(host, port)  # before anything starts: a taken port is one line, not a traceback later
     _run_on_database(settings, _reachable)  # fail here, clearly, rather than in the server's lifespan
-    Console(stderr=True).print(
-        f"Serving http://{host}:{port}/api/v1 (docs: /docs) on {shown_url(settings.database_url)}"
-    )
+    port = listener.getsockname()[1]
+    base = f"http://{host}:{port}/api/v1"
+    if demo:
+        _show_demo(_run_on_database(settings, _seed_once), base, settings)
+    Console(stderr=True).print(f"Serving {base} (docs: /docs) on {shown_url(settings.database_url)}", soft_wrap=True)
     os.environ.setdefault("PIXSIM_GC_FREEZE", "true")  # a long-running server: freeze its start-up heap
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=reload)
+    if reload:  # the reloader binds in its own supervisor process
+        listener.close()
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=True)
+        return
+    config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or exit 1 with one line saying why not (a port in use, say)."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use; pick another with --port (make run PORT=...)")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    listener.set_inheritable(True)  # uvicorn's reloader and workers may hand it on
+    return listener
 
 
 async def _reachable(service: GameService) -> None:
@@ -118,16 +147,7 @@ def seed_demo() -> None:
     Idempotent: when a world named "Demo Harbor" exists it says so and changes nothing (exit 0).
     """
     settings = load_settings()
-    seeded = _run_on_database(settings, _seed_once)
-    console = Console()
-    if isinstance(seeded, DemoWorld):
-        console.print(demo_table(seeded))
-        console.print(_next_steps(seeded), soft_wrap=True)  # keep the curl lines whole for copy and paste
-    else:
-        console.print(
-            f"World {DEMO_WORLD_NAME!r} already exists (id {seeded}) in {shown_url(settings.database_url)}; "
-            "nothing to do."
-        )
+    _show_demo(_run_on_database(settings, _seed_once), "http://127.0.0.1:8000/api/v1", settings)
 
 
 @app.command("simulate")
@@ -149,6 +169,19 @@ async def _seed_once(service: GameService) -> DemoWorld | int:
     return await seed_demo_world(service)
 
 
+def _show_demo(seeded: DemoWorld | int, base: str, settings: Settings) -> None:
+    console = Console()
+    if isinstance(seeded, DemoWorld):
+        console.print(demo_table(seeded))
+        console.print(_next_steps(seeded, base), soft_wrap=True)  # keep the curl lines whole for copy and paste
+    else:
+        console.print(
+            f"World {DEMO_WORLD_NAME!r} already exists (id {seeded}) in {shown_url(settings.database_url)}; "
+            f"nothing to do. Try: curl {base}/worlds/{seeded}",
+            soft_wrap=True,
+        )
+
+
 def demo_table(demo: DemoWorld) -> Table:
     table = Table(title=f"Seeded {demo.world.name!r}")
     table.add_column("kind", style="bold")
@@ -165,10 +198,14 @@ def demo_table(demo: DemoWorld) -> Table:
     return table
 
 
-def _next_steps(demo: DemoWorld) -> str:
-    base = "http://127.0.0.1:8000/api/v1"
+def _next_steps(demo: DemoWorld, base: str) -> str:
+    json = "-H 'content-type: application/json' -d"
+    npc, session = demo.npcs[0].id, demo.session.id
     return (
         f"Try: curl {base}/worlds/{demo.world.id}\n"
-        f"     curl -X POST {base}/plugins/stealth/sessions/{demo.session.id}/pickpocket "
-        f"-H 'content-type: application/json' -d '{{\"npc_id\": {demo.npcs[0].id}, \"skill\": 80}}'"
+        f"     curl -X POST {base}/plugins/stealth/sessions/{session}/pickpocket {json} "
+        f'\'{{"npc_id": {npc}, "skill": 80}}\'\n'
+        f"     curl -X POST {base}/sessions/{session}/interactions {json} "
+        f'\'{{"npc_id": {npc}, "interaction": "talk"}}\'\n'
+        f"     curl {base}/sessions/{session}   # flags: plugin:gossip:heard, counted by the sandboxed gossip plugin"
     )

@@ -4,9 +4,15 @@ plugins as the server would load them, and clear failures for bad settings."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import structlog
 from typer.testing import CliRunner, Result
@@ -153,6 +159,62 @@ async def test_serve_refuses_a_port_out_of_range_before_starting() -> None:
     result = await invoke("serve", "--port", "70000")
     assert result.exit_code == 2
     assert "--port" in result.output and "65535" in result.output
+
+
+async def test_serve_on_a_port_in_use_fails_at_once_in_one_line_before_anything_starts(tmp_path: Path) -> None:
+    database = tmp_path / "never.sqlite3"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = await invoke("serve", "--port", str(port), PIXSIM_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
+    assert result.exit_code == 1
+    assert (
+        result.output
+        == f"error: port {port} on 127.0.0.1 is already in use; pick another with --port (make run PORT=...)\n"
+    )
+    assert not database.exists()  # the database was not even opened, let alone plugins started
+
+
+@pytest.mark.needs("bubblewrap")
+async def test_serve_demo_seeds_the_world_and_serves_gossip_sandboxed_counting_an_interaction(tmp_path: Path) -> None:
+    """What `make run` does, as a real server process: the demo world, then the backend with every installed
+    plugin; an interaction is counted by gossip, which runs in a sandboxed child."""
+    env = {**os.environ, "PIXSIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}", **WIDE}
+    command = [str(Path(sys.executable).parent / "pixsim-hooks"), "serve", "--demo", "--port", "0"]
+    server = await asyncio.create_subprocess_exec(
+        *command, env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        base = await _line_matching(server.stderr, r"^Serving (http://127\.0\.0\.1:\d+/api/v1) ")
+        started = await _line_matching(
+            server.stderr, r"(plugin enabled.*plugin_id=gossip.*)|(Application startup complete)"
+        )
+        assert "process (bubblewrap)" in started, started  # gossip's line comes before the startup's end
+        await _line_matching(server.stderr, r"Application startup complete")
+        seeded = (await server.stdout.read(4096)).decode()  # type: ignore[union-attr]
+        assert "Seeded 'Demo Harbor'" in seeded and f"curl -X POST {base}/sessions/1/interactions" in seeded
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            talked = await client.post("/sessions/1/interactions", json={"npc_id": 1, "interaction": "talk"})
+            assert talked.status_code == 200, talked.text
+            session = (await client.get("/sessions/1")).json()
+        assert session["flags"]["plugin:gossip:heard"] == {"npc:1": 1}
+    finally:
+        if server.returncode is None:
+            server.send_signal(signal.SIGINT)  # as Ctrl-C in `make run`: the host shuts its plugins down
+            await asyncio.wait_for(server.wait(), timeout=30)
+    rest = (await server.stderr.read()).decode()  # type: ignore[union-attr]
+    assert "Application shutdown complete" in rest and "Traceback" not in rest
+    assert server.returncode == 128 + signal.SIGINT  # what a shell reports for a Ctrl-C'd command
+
+
+async def _line_matching(stream: asyncio.StreamReader | None, pattern: str, limit: float = 60.0) -> str:
+    """The first line of ``stream`` that matches ``pattern`` (its first group, when it has one)."""
+    assert stream is not None
+    async with asyncio.timeout(limit):
+        while line := (await stream.readline()).decode():
+            found = re.search(pattern, line)
+            if found:
+                return found.group(1) if found.re.groups == 1 else line
+    raise AssertionError(f"the server exited before printing a line matching {pattern!r}")
 
 
 @pytest.mark.parametrize(

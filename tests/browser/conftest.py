@@ -1,10 +1,9 @@
-"""Browser-test fixtures: Debian's Chromium and chromedriver (installed by ``.ci/chromium.sh`` when missing), a real
+"""Browser-test fixtures: Debian's Chromium and chromedriver (``make test`` installs them where missing), a real
 uvicorn server on a free local port in a background thread, and a headless Chrome driven by selenium."""
 
 from __future__ import annotations
 
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ from pixsim_hooks.backend import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "chromium.sh"
 ADMIN_TOKEN = "browser-s3cret"
 CHROMIUM_FLAGS = (
     "--headless=new",
@@ -35,10 +33,6 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: drives a real headless Chromium against a real server")
 
 
 class Lantern:
@@ -58,9 +52,7 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def chromium() -> Path:
-    """Debian's Chromium and chromedriver, installed through the project's own script when either is missing."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        subprocess.run([str(INSTALL_SCRIPT)], check=True, timeout=900)
+    """Debian's Chromium (and chromedriver beside it); tests that use it are marked ``needs("chromium")``."""
     return CHROMIUM
 
 
