@@ -52,6 +52,7 @@ __all__ = [
 _log = structlog.get_logger("pixsim_hooks.sandbox")
 NOBODY = 65534
 _DEFAULT_PROCESSES = 32
+EXIT_WAIT_S = 5.0  # how long a crash report waits for the exit code of a child that closed its channel
 
 
 class SandboxKind:
@@ -391,7 +392,7 @@ class ChildProcess:
         try:
             body = await self._channel.next_frame(deadline)
         except EOFError:
-            code = await self._exit_code()
+            code = await self._exit_code(deadline)
             raise PluginCrashed(
                 f"plugin {self.label!r}: its process closed the channel (exit code {code})", plugin_id=self.label
             ) from None
@@ -399,11 +400,16 @@ class ChildProcess:
             raise ProtocolError(f"plugin {self.label!r}: {exc}", plugin_id=self.label) from None
         return loads(body, max_bytes=self.max_bytes)
 
-    async def _exit_code(self) -> int | None:
+    async def _exit_code(self, deadline: float | None) -> int | None:
+        """The exit code of a child that closed its channel: it is exiting, but may not be reaped yet (a loaded
+        machine takes a while). Never past the call's deadline: a child that closes its channel and goes on
+        running must not hold the call (it is killed right after)."""
         if self.proc is None:
             return None
+        loop = asyncio.get_running_loop()
+        until = loop.time() + EXIT_WAIT_S if deadline is None else min(deadline, loop.time() + EXIT_WAIT_S)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(0.2):
+            async with asyncio.timeout_at(until):
                 return await self.proc.wait()
         return self.proc.returncode
 
@@ -424,10 +430,13 @@ class ChildProcess:
         """Kill the whole process group (and, with a PID namespace, everything it forked), reap it, clean up."""
         proc = self.proc
         if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            try:
                 os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+            except (ProcessLookupError, PermissionError):
+                # Only when the group is gone or not ours: Popen.kill() polls the child first, which can reap it
+                # before asyncio's child watcher does (the watcher then reports exit code 255 for it).
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
         if proc is not None:
             await proc.wait()
         self._close()
