@@ -10,6 +10,10 @@
   decided concurrently and the condition calls of one tick go out as batches. The start-up heap is frozen
   (``gc.freeze()``) before the timed ticks, for both hosts, as ``pixsim-hooks serve`` does: concurrent decisions
   keep ~1,000 frames alive, and without the freeze one full collection per tick costs 0.48x instead of 0.58x.
+- Loop lag under attack: the worst lateness of a 1 ms sleeper on the host's event loop during a call whose plugin
+  spins forever (red-team 11), cut at its deadline and killed, against the same measurement over an idle wait as
+  long; the least disturbed of :data:`LAG_RUNS` runs, each with a fresh host. The tests only bound it generously
+  (half the deadline: ``tests/core/test_sandbox.py``); this is the figure.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 from bench._harness import Row, print_rows
 from bench.bench_behavior import NPCS, Sky, world
-from pixsim_hooks import PluginHost, Settings, create_host
+from pixsim_hooks import PluginHost, PluginManifest, PluginState, Settings, create_host, hookimpl
 from pixsim_hooks._behavior_registry import ExtensionKind
 from pixsim_hooks._loading import ProcessPlugin
 from pixsim_hooks.backend import SqlStorage, create_engine, create_schema, create_sessionmaker
@@ -33,6 +37,25 @@ from pixsim_hooks.backend.behavior import tick
 
 CALLS, WARMUP, RUNS, TICK_REPEAT = 1_000, 300, 7, 5
 FACTOR = "plugin:romance:chemistry"
+LAG_RUNS, LAG_DEADLINE_MS, LAG_TICK_S = 5, 300, 0.001
+
+
+class Runaway:
+    """A plugin whose hook never returns (run in a sandboxed child as ``bench.bench_sandbox:Runaway``)."""
+
+    manifest = PluginManifest(
+        id="runaway",
+        name="Runaway",
+        version="1.0.0",
+        trust="community",
+        isolation="process",
+        permissions=("behavior:configure_simulation",),
+    )
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> None:
+        while True:
+            pass
 
 
 async def _round_trips() -> tuple[list[int], list[int]]:
@@ -66,6 +89,45 @@ async def _round_trips() -> tuple[list[int], list[int]]:
 
 def _pct(times: list[int], q: float) -> float:
     return float(times[min(len(times) - 1, int(len(times) * q))])
+
+
+async def _worst_lag(work: Coroutine[Any, Any, Any]) -> float:
+    """The worst lateness, in seconds, of a :data:`LAG_TICK_S` sleeper on this loop while ``work`` runs."""
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+
+    async def watch() -> None:
+        nonlocal worst
+        while True:
+            start = loop.time()
+            await asyncio.sleep(LAG_TICK_S)
+            worst = max(worst, loop.time() - start - LAG_TICK_S)
+
+    watcher = loop.create_task(watch())
+    await asyncio.sleep(0)
+    try:
+        await work
+    finally:
+        watcher.cancel()
+    return worst
+
+
+async def _lags() -> tuple[float, float]:
+    """ns: (worst lag while a runaway call is cut at its deadline and its child killed, worst lag while idle)."""
+    killed, idle = [], []
+    for _ in range(LAG_RUNS):
+        plugin = ProcessPlugin("bench.bench_sandbox:Runaway")
+        host = create_host(Settings(hook_deadline_ms=LAG_DEADLINE_MS), plugins=[plugin], entry_points=[])
+        await host.load()
+        try:
+            assert host.plugin("runaway").state is PluginState.ENABLED, host.plugins()
+            # Idle first: the killed child's restart (after a backoff) must not fall into the idle window.
+            idle.append(await _worst_lag(asyncio.sleep(LAG_DEADLINE_MS / 1000)))
+            killed.append(await _worst_lag(host.hook.provide_simulation_defaults(world_id=0)))
+            assert host.health.view("runaway").failures == {"timeout": 1}
+        finally:
+            await host.shutdown()
+    return min(killed) * 1e9, min(idle) * 1e9
 
 
 def _loops() -> list[tuple[str, Callable[[Coroutine[Any, Any, Any]], Any]]]:
@@ -142,6 +204,16 @@ def run() -> list[Row]:
             "the same plugin in-process",
             inproc_tick,
             "<=2x (>=0.5x decisions/s)",
+        )
+    )
+    killed_lag, idle_lag = asyncio.run(_lags())
+    rows.append(
+        Row(
+            f"worst loop lag, a runaway plugin killed at its {LAG_DEADLINE_MS} ms deadline",
+            killed_lag,
+            "worst loop lag, idle as long",
+            idle_lag,
+            "< 10 ms (tests: < half the deadline)",
         )
     )
     return rows

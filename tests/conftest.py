@@ -4,16 +4,23 @@
 when the machine lacks it, the test fails at set-up with one message naming what is missing and the command that
 installs it. Nothing is skipped: a missing part is a red test, never a quiet pass. ``make test`` installs all of
 them first (``.ci/system-packages.sh test``).
+
+Tests own their processes: the ``no_leftover_processes`` fixture fails a test (and kills what it left) when a
+process it started outlives it, looking only at this pytest process's own descendants (``tests/processes.py``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import processes
 
 INSTALL = ".ci/system-packages.sh test (what `make test` runs first)"
 
@@ -52,3 +59,32 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             why = missing(need)
             if why is not None:
                 pytest.fail(why, pytrace=False)
+
+
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _adopt_orphans() -> Iterator[None]:
+    """Make this pytest process a child subreaper for the whole session.
+
+    The leftover checks look only at this process's descendants. A process that a plugin detaches (its own
+    session, its parent gone: ``Breeder`` in tests/core/hostile_plugins.py) is re-parented when its parent dies,
+    normally to init, where it would drop out of our tree and outlive the test unseen. bubblewrap's PID namespace
+    keeps such orphans inside the sandbox, but the fallback sandboxes (``unshare``, none) and the processes tests
+    start themselves have no namespace. As a subreaper, this process adopts every orphan of its descendants
+    instead, so the checks still see them (each check reaps those that have exited: ``processes.reap_adopted``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+    yield
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+@pytest.fixture
+def no_leftover_processes() -> Iterator[None]:
+    """Fails the test when a process it started is still running after it (and kills that process). Request it
+    before (or from) the fixtures that start processes, so that its check runs after their teardown."""
+    before = processes.live_descendants()
+    yield
+    processes.assert_none_left(before)

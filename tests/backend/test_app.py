@@ -79,10 +79,14 @@ def _free_socket() -> socket.socket:
 async def _serve(app: FastAPI, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
+    end = asyncio.get_running_loop().time() + 30  # uvicorn offers no event for "started": a bounded poll
     while not server.started:
         if task.done():
             task.result()  # surface a start-up failure
             pytest.fail("server stopped before starting")
+        if asyncio.get_running_loop().time() > end:
+            task.cancel()
+            pytest.fail("server did not start within 30 s")
         await asyncio.sleep(0.01)
     return server, task
 

@@ -339,6 +339,7 @@ async def test_admin_shows_health_windows_metrics_and_breakers(database_url: str
         assert (await c.post("/admin/plugins/failing-events/enable", headers=ADMIN)).json()["breakers"] == []
 
 
+@pytest.mark.needs("bubblewrap")
 async def test_admin_pings_an_out_of_process_plugin_and_refuses_to_ping_an_in_process_one(database_url: str) -> None:
     settings = Settings(database_url=database_url, admin_token=TOKEN)
     app = create_app(settings, plugins=[Notes(), ProcessPlugin("contrib_plugins.romance")], entry_points=[])

@@ -7,11 +7,14 @@ from collections.abc import Iterable
 from types import ModuleType, TracebackType
 from typing import Any
 
+import pytest
+
 from pixsim_hooks import ProcessPlugin, RemotePlugin, serve_plugin
 from pixsim_hooks._manifest import parse_manifest
 from tests.servers import ServedApp
 
-MODES = ("in_process", "process", "remote")
+# Fixture params: the sandboxed child needs bubblewrap (tests/conftest.py fails it clearly where that is missing).
+MODES = ("in_process", pytest.param("process", marks=pytest.mark.needs("bubblewrap")), "remote")
 SECRET_SETTING = "PIXSIM_TEST_CONTRIB_REMOTE_SECRET"
 
 

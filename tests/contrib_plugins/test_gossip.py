@@ -17,6 +17,7 @@ from pixsim_hooks.backend import create_app
 from tests.contrib_plugins.conftest import created, serve
 
 MODULE = "contrib_plugins.gossip"
+pytestmark = pytest.mark.needs("bubblewrap")  # gossip runs in a sandboxed child
 
 
 @pytest.fixture

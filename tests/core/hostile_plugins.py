@@ -20,7 +20,7 @@ from typing import Any
 
 from pixsim_hooks import PluginManifest, hookimpl
 
-MARKER_SECONDS = "987654"  # a `sleep` argument no other process on the machine uses: leftovers are found by it
+MARKER_SECONDS = "987654"  # the `sleep` a Breeder leaves behind: easy to recognise in a leftover report
 
 
 def hostile(pid: str, *permissions: str) -> PluginManifest:

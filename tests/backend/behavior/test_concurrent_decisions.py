@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from contrib_plugins import inventory, romance, weather
 from pixsim_hooks import PluginHost, Settings, create_host
 from pixsim_hooks._loading import ProcessPlugin
@@ -61,6 +63,7 @@ async def ticked(host: PluginHost, storage: SqlStorage, world_id: int, npc_ids: 
     return [r.rows for r in reports], (dict(after.flags), dict(after.relationships))
 
 
+@pytest.mark.needs("bubblewrap")
 async def test_a_tick_with_sandboxed_plugins_decides_exactly_as_with_them_in_process(storage: SqlStorage) -> None:
     world = await storage.worlds.create_world("Harbor", world_meta())
     npcs = [

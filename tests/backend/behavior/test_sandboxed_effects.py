@@ -31,9 +31,10 @@ def world_meta(attack: str) -> dict[str, Any]:
     return {"behavior": behavior}
 
 
+@pytest.mark.needs("bubblewrap")
 @pytest.mark.parametrize("attack", ["none", "raise", "crash", "malformed", "flood", "spin"])
 async def test_an_attacking_sandboxed_effect_applies_nothing_and_the_tick_goes_on(
-    storage: SqlStorage, attack: str
+    storage: SqlStorage, attack: str, no_leftover_processes: None
 ) -> None:
     world = await storage.worlds.create_world("Harbor", world_meta(attack))
     npcs = [
