@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import socket
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -32,7 +35,7 @@ from pixsim_hooks import (
 from pixsim_hooks._exceptions import PluginCrashed, ProtocolError
 from pixsim_hooks._loading import RemotePlugin
 from pixsim_hooks._protocol import dumps
-from pixsim_hooks._remote import RemoteTransport, sign_request, sign_response
+from pixsim_hooks._remote import RemoteTransport
 from pixsim_hooks._remote_server import _SeenIds, _ThreadChannel, main, serve_plugin
 from tests.servers import ServedApp
 
@@ -42,12 +45,22 @@ EXTEND = ["behavior:extend_conditions", "behavior:extend_scoring", "event:subscr
 
 
 class Served:
-    """A small plugin run behind ``serve_plugin``: conditions, a scoring factor, an event handler."""
+    """A small plugin run behind ``serve_plugin``: conditions, a scoring factor, an event handler.
 
-    def __init__(self, plugin_id: str = "alpha", event_delay: float = 0.0) -> None:
+    The ``slow`` condition, and with ``hold_events`` the event handler, are held until the test sets ``release``
+    (so a test can act while the remote is busy, instead of guessing how long it will be): ``entered`` is set when
+    a held call starts, ``finished`` when it ends."""
+
+    def __init__(self, plugin_id: str = "alpha", *, hold_events: bool = False) -> None:
         self.manifest = PluginManifest(id=plugin_id, name="Served", version="1.0.0")
-        self.event_delay = event_delay
+        self.hold_events = hold_events
         self.events: list[int] = []
+        self.release, self.entered, self.finished = threading.Event(), threading.Event(), threading.Event()
+
+    def _held(self) -> None:
+        self.entered.set()
+        self.release.wait(30)  # a bound only for a test that fails before it releases (tests release in `finally`)
+        self.finished.set()
 
     @hookimpl
     def register_behavior(self, ctx: Any) -> None:
@@ -59,7 +72,8 @@ class Served:
 
     @hookimpl
     def on_session_created(self, ctx: Any, event: SessionCreated) -> None:
-        time.sleep(self.event_delay)
+        if self.hold_events:
+            self._held()
         self.events.append(event.session.id)
 
     def raining(self, ctx: Any, params: Any, view: NpcView) -> bool:
@@ -69,7 +83,7 @@ class Served:
         return await ctx.session.get_flag(view.session.id, "mood") == "happy"  # a capability request to the host
 
     def slow(self, ctx: Any, params: Any, view: NpcView) -> bool:
-        time.sleep(params["seconds"])
+        self._held()
         return True
 
     def big(self, ctx: Any, params: Any, view: NpcView) -> str:
@@ -181,14 +195,27 @@ async def condition(host: PluginHost, name: str, params: dict[str, Any] | None =
     return await host.call_extension(entry, params or {}, view(**view_args), fallback=False)
 
 
+async def until(holds: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait until ``holds()``: a bounded poll, for what offers no event to wait on."""
+    end = time.monotonic() + within
+    while not holds():
+        assert time.monotonic() < end, f"still not so after {within} s"
+        await asyncio.sleep(0.005)
+
+
 def failures(host: PluginHost, plugin_id: str = "alpha") -> list[tuple[str, str, str]]:
     return [(r.where, r.exc_type, r.message) for r in host.health.view(plugin_id).recent]
+
+
+def hmac_hex(secret: str, prefix: str, body: bytes) -> str:
+    """The signature as docs/plugin-protocol.md defines it (written here, not borrowed from the code under test)."""
+    return hmac.new(secret.encode(), prefix.encode() + body, hashlib.sha256).hexdigest()
 
 
 def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None) -> tuple[str, dict[str, str]]:
     """Headers a host holding ``secret`` would send with ``body`` (and the request id)."""
     request_id, stamp = uuid.uuid4().hex, str(int(time.time()) if timestamp is None else timestamp)
-    signature = sign_request(secret.encode(), stamp, request_id, body)
+    signature = hmac_hex(secret, f"{stamp}\n{request_id}\n", body)
     headers = {"X-Pixsim-Timestamp": stamp, "X-Pixsim-Request-Id": request_id, "X-Pixsim-Signature": signature}
     return request_id, headers
 
@@ -279,7 +306,7 @@ async def test_server_refuses_replayed_stale_forged_oversized_and_malformed_requ
     async with httpx.AsyncClient(base_url=url, trust_env=False) as client:
         first = await client.post("/", content=hello, headers=headers)
         assert first.status_code == 200 and first.json()["type"] == "welcome"
-        assert first.headers["X-Pixsim-Signature"] == sign_response(SECRET.encode(), request_id, first.content)
+        assert first.headers["X-Pixsim-Signature"] == hmac_hex(SECRET, f"{request_id}\n", first.content)
         replayed = await client.post("/", content=hello, headers=headers)  # the same signed request again
         assert (replayed.status_code, replayed.json()["title"]) == (401, "replayed request id")
         stale = await client.post("/", content=hello, headers=signed(hello, timestamp=int(time.time()) - 300)[1])
@@ -343,11 +370,13 @@ async def test_answer_over_the_size_cap_is_rejected(serve: Any, load_host: LoadH
 
 
 async def test_slow_remote_falls_back_within_its_timeout(serve: Any, load_host: LoadHost) -> None:
-    url = serve(serve_plugin(Served(), secret=SECRET))
-    host = await load_host(descriptor(url, timeout_ms=150))
-    started = time.perf_counter()
-    assert await condition(host, "slow", {"seconds": 0.4}) is False
-    assert time.perf_counter() - started < 0.3
+    plugin = Served()
+    host = await load_host(descriptor(serve(serve_plugin(plugin, secret=SECRET)), timeout_ms=150))
+    try:
+        assert await condition(host, "slow") is False
+        assert not plugin.finished.is_set()  # it fell back while the remote was still holding the call
+    finally:
+        plugin.release.set()
     ((where, exc_type, message),) = failures(host)
     assert (where, exc_type) == ("plugin:alpha:slow", "PluginCrashed")
     assert "'alpha'" in message and "did not answer within 150 ms" in message
@@ -356,12 +385,20 @@ async def test_slow_remote_falls_back_within_its_timeout(serve: Any, load_host: 
 async def test_late_answers_of_a_slow_remote_are_dropped_not_taken_for_the_next(
     serve: Any, load_host: LoadHost
 ) -> None:
-    url = serve(serve_plugin(Served(), secret=SECRET))
-    host = await load_host(descriptor(url, timeout_ms=150))
-    assert await condition(host, "slow", {"seconds": 0.3}) is False
-    await asyncio.sleep(0.25)  # the plugin finishes the abandoned call; its answer reaches no one
+    plugin = Served()
+    app = serve_plugin(plugin, secret=SECRET)
+    host = await load_host(descriptor(serve(app), timeout_ms=1000))
+    server = app.state.plugin_server
+    try:
+        assert await condition(host, "slow") is False  # the host gave up; the remote is still in the call
+        delivered = server.delivered
+        sun = asyncio.ensure_future(condition(host, "raining", world_meta={"weather": "sun"}))
+        await until(lambda: server.delivered > delivered)  # the next call is at the remote, behind the slow one
+    finally:
+        plugin.release.set()
+    # The abandoned call's answer (True) comes back first, while the next call waits: it must not be taken for it.
+    assert await sun is False
     assert await condition(host, "raining", world_meta={"weather": "rain"}) is True
-    assert await condition(host, "raining", world_meta={"weather": "sun"}) is False
 
 
 async def test_transport_is_not_restartable_and_opens_once() -> None:
@@ -385,16 +422,22 @@ def created(session_id: int) -> SessionCreated:
 
 
 async def test_events_are_fire_and_forget(serve: Any, load_host: LoadHost) -> None:
-    plugin = Served(event_delay=0.3)
-    host = await load_host(descriptor(serve(serve_plugin(plugin, secret=SECRET))))
-    started = time.perf_counter()
-    await host.hook.on_session_created(event=created(41))
-    assert time.perf_counter() - started < 0.1  # the remote's 0.3 s is not the caller's
-    assert plugin.events == []
+    plugin = Served(hold_events=True)
+    url = serve(serve_plugin(plugin, secret=SECRET))
+    # Deadlines far longer than the caller's patience below: a host that waited for the remote would wait 30 s.
+    host = await load_host(descriptor(url, timeout_ms=30_000), hook_deadline_ms=30_000)
     isolated = host.isolated("alpha")
     assert isolated is not None
+    try:
+        async with asyncio.timeout(10):
+            await host.hook.on_session_created(event=created(41))
+        assert await asyncio.to_thread(plugin.entered.wait, 10)  # the remote has the event, and is still on it
+        assert plugin.events == []
+    finally:
+        plugin.release.set()
     await isolated.drain_events()
     assert plugin.events == [41]
+    assert failures(host) == []
 
 
 async def test_event_is_retried_after_transport_failures(serve: Any, load_host: LoadHost) -> None:
@@ -412,10 +455,13 @@ async def test_event_is_retried_after_transport_failures(serve: Any, load_host: 
 
 
 async def test_full_event_queue_drops_the_oldest_and_records_it(serve: Any, load_host: LoadHost) -> None:
-    plugin = Served(event_delay=0.1)
+    plugin = Served(hold_events=True)  # the remote holds the first event it gets until all three were sent
     host = await load_host(descriptor(serve(serve_plugin(plugin, secret=SECRET))), remote_event_queue=1)
-    for session_id in (1, 2, 3):
-        await host.hook.on_session_created(event=created(session_id))
+    try:
+        for session_id in (1, 2, 3):
+            await host.hook.on_session_created(event=created(session_id))
+    finally:
+        plugin.release.set()
     isolated = host.isolated("alpha")
     assert isolated is not None
     await isolated.drain_events()

@@ -1,6 +1,7 @@
-"""Capability proxies: granted members read fast and exactly; everything else is denied, reported and raised.
+"""Capability proxies: granted members read exactly; everything else is denied, reported and raised.
 
-Red-team items 1, 2, 4, 5, 6 and 7, each tried by a plugin against the ``Vault`` of ``conftest``.
+Red-team items 1, 2, 4, 5, 6 and 7, each tried by a plugin against the ``Vault`` of ``conftest``. How fast a granted
+read is (at most 10x a plain read) is a ``make bench`` row (``bench/bench_proxies.py``), not a wall-clock test.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import logging
 import math
 import operator
 import pickle
-import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -422,21 +422,3 @@ def test_equality_and_hashing_are_by_identity(make_proxy: MakeProxy, vault: Vaul
 def test_a_proxy_is_always_truthy(make_proxy: MakeProxy, vault: Vault) -> None:
     vault.items.clear()  # bool() of a forwarding proxy would call len() on the empty vault
     assert bool(make_proxy())
-
-
-# -- speed -----------------------------------------------------------------------------------------------------------
-def _best_ns(fn: Callable[[], object], number: int = 20_000, repeat: int = 7) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter_ns()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter_ns() - start) / number)
-    return best
-
-
-def test_a_proxy_read_costs_at_most_ten_plain_reads(make_proxy: MakeProxy, vault: Vault) -> None:
-    proxy = make_proxy()
-    plain = _best_ns(lambda: vault.label)
-    proxied = _best_ns(lambda: proxy.label)
-    assert proxied <= 10 * plain, (proxied, plain)
