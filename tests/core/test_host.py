@@ -122,6 +122,7 @@ async def test_an_impl_asking_for_arguments_the_spec_lacks_fails_registration(ma
         def on_session_created(self, ctx: Any, event: Any, secret_db: Any) -> None: ...
 
     host = await make_host(WrongArgs())
+    assert host.plugin("wrong-args").state is PluginState.QUARANTINED
     assert "registration failed" in (host.plugin("wrong-args").reason or "")
 
 
@@ -134,7 +135,9 @@ async def test_hook_wrappers_are_refused(make_host: MakeHost) -> None:
             return (yield)
 
     host = await make_host(Wrapper())
+    assert host.plugin("wrapper").state is PluginState.QUARANTINED
     assert "wrappers are not allowed" in (host.plugin("wrapper").reason or "")
+    assert await host.hook.on_session_created(event=created()) == []
 
 
 @pytest.mark.parametrize("hook", ["on_load", "register_behavior", "on_enable"])
@@ -161,7 +164,9 @@ async def test_a_second_plugin_with_the_same_id_is_quarantined(make_host: MakeHo
 async def test_deny_list_quarantines_and_wins_over_allow(make_host: MakeHost) -> None:
     host = await make_host(Recorder(), Second(), plugins_allow=["recorder", "second"], plugins_deny=["second"])
     assert host.plugin("recorder").state is PluginState.ENABLED
+    assert host.plugin("second").state is PluginState.QUARANTINED
     assert host.plugin("second").reason == "denied by PIXSIM_PLUGINS_DENY"
+    assert await host.hook.on_session_created(event=created()) == ["recorder"]
 
 
 async def test_allow_list_keeps_everything_else_out(make_host: MakeHost) -> None:
@@ -183,16 +188,22 @@ async def test_community_plugins_are_refused_in_process(make_host: MakeHost) -> 
     class Community(Recorder):
         manifest = manifest("community", "event:subscribe", trust="community")
 
-    host = await make_host(Community())
+    community = Community()
+    host = await make_host(community)
+    assert host.plugin("community").state is PluginState.QUARANTINED
     assert "never run in-process" in (host.plugin("community").reason or "")
+    assert await host.hook.on_session_created(event=created()) == []
+    assert community.seen == []
 
 
 async def test_a_trust_claim_the_operator_has_not_vouched_for_counts_as_community(
     make_host: MakeHost,
 ) -> None:
     host = await make_host(Recorder(), Second(), plugins_trusted=["second"])
+    assert host.plugin("recorder").state is PluginState.QUARANTINED
     assert "never run in-process" in (host.plugin("recorder").reason or "")
     assert host.plugin("second").state is PluginState.ENABLED
+    assert await host.hook.on_session_created(event=created()) == ["second"]
 
 
 async def test_disabled_by_settings_loads_but_stays_out_of_dispatch(make_host: MakeHost) -> None:

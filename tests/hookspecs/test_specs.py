@@ -23,22 +23,29 @@ def test_every_hookspec_takes_ctx_first_is_documented_and_has_a_contract(module:
     assert hasattr(fn, "pixsim_spec")  # marked with the pixsim hookspec marker
 
 
-def test_the_roadmap_hooks_exist() -> None:
-    names = {s[1] for s in SPECS}
-    assert {"on_load", "on_enable", "on_disable"} <= names
-    assert {
-        "on_session_created",
-        "on_session_updated",
-        "on_interaction_executed",
-        "on_npc_spawned",
-        "on_location_changed",
-        "on_world_time_advanced",
-    } <= names
-    assert {"register_behavior", "suggest_activities", "provide_simulation_defaults"} <= names
-    assert {"provide_router", "provide_admin_router", "provide_middleware"} <= names
+# hook -> (kind, the permission an implementation needs, the fallback when one fails), from the roadmap and
+# docs/plugin-model.md ("Failure outcomes")
+CONTRACTS = {
+    "on_load": ("lifecycle", None, Fallback.QUARANTINE),
+    "on_enable": ("lifecycle", None, Fallback.QUARANTINE),
+    "on_disable": ("lifecycle", None, Fallback.QUARANTINE),
+    "on_session_created": ("event", "event:subscribe", Fallback.LOG),
+    "on_session_updated": ("event", "event:subscribe", Fallback.LOG),
+    "on_interaction_executed": ("event", "event:subscribe", Fallback.LOG),
+    "on_npc_spawned": ("event", "event:subscribe", Fallback.LOG),
+    "on_location_changed": ("event", "event:subscribe", Fallback.LOG),
+    "on_world_time_advanced": ("event", "event:subscribe", Fallback.LOG),
+    "register_behavior": ("behavior", None, Fallback.QUARANTINE),
+    "suggest_activities": ("behavior", "behavior:suggest_activities", Fallback.EMPTY),
+    "provide_simulation_defaults": ("behavior", "behavior:configure_simulation", Fallback.EMPTY),
+    "provide_router": ("route", "routes:register", Fallback.SKIP),
+    "provide_admin_router": ("route", "admin:routes", Fallback.SKIP),
+    "provide_middleware": ("route", "middleware:http", Fallback.SKIP),
+}
 
 
-def test_event_hooks_need_event_subscribe_and_fall_back_to_logging() -> None:
-    for module, _name, fn in SPECS:
-        if module == "hookspecs.events":
-            assert fn.pixsim_contract == HookContract("event", "event:subscribe", Fallback.LOG)  # type: ignore[attr-defined]
+def test_the_hooks_are_exactly_the_roadmap_ones_with_their_contracts() -> None:
+    """A hook whose permission is dropped (anyone could implement it), whose fallback changes, or that appears or
+    disappears without this table being updated, fails here."""
+    contracts = {name: fn.pixsim_contract for _module, name, fn in SPECS}  # type: ignore[attr-defined]
+    assert contracts == {name: HookContract(*contract) for name, contract in CONTRACTS.items()}

@@ -23,6 +23,7 @@ import pytest
 from pixsim_hooks._exceptions import PermissionDenied, PluginCrashed, PluginLoadError, ProtocolError
 from pixsim_hooks._isolated import IsolatedPlugin, RestartPolicy
 from pixsim_hooks._protocol import MAX_DEPTH, MAX_MESSAGE_BYTES, dumps, loads, parse_plugin_message
+from tests.protocol.conformance import ISOLATABLE_HOOKS
 
 Script = Callable[[dict[str, Any], int], bytes]  # (the message the host sent, the id of the call being handled)
 Answer = bytes | Script
@@ -144,8 +145,10 @@ def isolated(transport: ScriptedTransport) -> IsolatedPlugin:
     return plugin
 
 
-async def started(*answers: Answer, kind: str = "process") -> tuple[IsolatedPlugin, ScriptedTransport]:
-    """An IsolatedPlugin past hello and grant, whose next answers are ``answers``."""
+async def started(*answers: Answer, kind: str) -> tuple[IsolatedPlugin, ScriptedTransport]:
+    """An IsolatedPlugin past hello and grant, reached through a transport of ``kind``, whose next answers are
+    ``answers``. ``kind`` has no default: a case that forgets to pass it would test the process kind twice."""
+    assert kind in KINDS
     transport = ScriptedTransport(welcome(), ack, *answers, restartable=kind == "process")
     plugin = isolated(transport)
     await plugin.prepare("scripted", ["behavior:configure_simulation"])
@@ -157,17 +160,26 @@ async def call(plugin: IsolatedPlugin, ctx: Ctx | None = None) -> Any:
     return await plugin.call(HOOK, (1,), ctx or Ctx())
 
 
-async def assert_rejected(plugin: IsolatedPlugin, transport: ScriptedTransport) -> ProtocolError:
-    """The next call fails with ProtocolError; a process is killed, a remote's next call is answered."""
+async def assert_rejected(plugin: IsolatedPlugin, transport: ScriptedTransport, kind: str) -> ProtocolError:
+    """The next call fails with ProtocolError; then, by ``kind`` (see the module's docstring): a process is killed
+    and later calls fail at once without reaching it; a remote stays open and its next call is answered."""
+    assert transport.restartable is (kind == "process"), f"the script is not modelling a {kind} transport"
     with pytest.raises(ProtocolError) as caught:
         await call(plugin)
-    if transport.restartable:
+    if kind == "process":
         assert transport.killed is True, "the plugin's transport was not closed with kill"
         assert not plugin.running
+        said = len(transport.sent)
+        with pytest.raises(PluginCrashed):  # down until the restart (an hour away here): nothing more is sent
+            await call(plugin)
+        assert len(transport.sent) == said
     else:
         assert transport.killed is None, "a remote is not the host's to close"
+        assert plugin.running
         transport.answers.append(result("after"))
         assert await call(plugin) == "after"
+        assert transport.killed is None and plugin.running
+    assert transport.opened == 1  # never reopened: a process is restarted only after the backoff, a remote never
     return caught.value
 
 
@@ -193,7 +205,7 @@ NOT_STRICT_JSON = {
     "1e400": b'{"type":"result","id":%d,"results":[{"ok":true,"value":1e400}]}',
     "duplicate key": b'{"type":"result","id":%d,"results":[{"ok":true,"ok":true,"value":1}]}',
     "depth 33": nested(MAX_DEPTH + 1),
-    "oversize": b'{"type":"result","id":%d,"results":[{"ok":true,"value":"' + b"x" * MAX_MESSAGE_BYTES + b'"}]}',
+    "oversize": b'{"type":"result","id":%d,"results":[{"ok":true,"value":"' + b"x" * (1 << 20) + b'"}]}',
     "invalid UTF-8": b'{"type":"result","id":%d,"results":[{"ok":true,"value":"\xff"}]}',
     "trailing data": b'{"type":"result","id":%d,"results":[]} {}',
     "not an object": b'[{"type":"result","id":%d,"results":[]}]',
@@ -216,7 +228,20 @@ def test_the_depth_limit_is_32_levels_counting_the_message_itself() -> None:
 async def test_a_call_answered_with_non_strict_json_is_rejected_and_the_plugin_killed(case: str, kind: str) -> None:
     template = NOT_STRICT_JSON[case]
     plugin, transport = await started(lambda m, call: template % call if b"%d" in template else template, kind=kind)
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)
+
+
+def test_the_size_cap_is_1_mib_and_a_message_of_exactly_that_size_is_accepted() -> None:
+    """Section 5.1: at most 1 048 576 bytes (the cap itself is allowed)."""
+    head, tail = b'{"type":"pong","id":1,"pad":"', b'"}'
+
+    def message(size: int) -> bytes:
+        return head + b"x" * (size - len(head) - len(tail)) + tail
+
+    assert MAX_MESSAGE_BYTES == 1_048_576
+    assert loads(message(1_048_576))["type"] == "pong"
+    with pytest.raises(ProtocolError, match="exceeds"):
+        loads(message(1_048_577))
 
 
 NOT_UTF8_TEXT = {
@@ -257,13 +282,13 @@ def test_the_schema_refuses(case: str) -> None:
 @pytest.mark.parametrize("case", sorted(NOT_A_PLUGIN_MESSAGE))
 async def test_a_call_answered_with_an_invalid_message_is_rejected_and_the_plugin_killed(case: str, kind: str) -> None:
     plugin, transport = await started(lambda m, call: dumps(NOT_A_PLUGIN_MESSAGE[case](call)), kind=kind)
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)
 
 
 async def test_a_result_that_names_another_plugin_is_rejected_identity_is_the_channels(kind: str) -> None:
     """Red-team 27: no message has a field naming a plugin; one that adds it is refused, not believed."""
     plugin, transport = await started(result({"stolen": True}, plugin_id="other-plugin"), kind=kind)
-    error = await assert_rejected(plugin, transport)
+    error = await assert_rejected(plugin, transport, kind)
     assert "plugin_id" in str(error)
 
 
@@ -273,7 +298,7 @@ async def test_a_cap_request_that_names_another_plugin_is_rejected(kind: str) ->
         return dumps(request | {"plugin_id": "other-plugin"})
 
     plugin, transport = await started(forged, kind=kind)
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)
 
 
 # -- the conversation (red-team 24) ------------------------------------------------------------------------------------
@@ -288,28 +313,28 @@ async def test_a_well_behaved_script_is_answered_so_the_rejections_below_are_abo
 
 async def test_a_result_for_a_request_that_was_never_made_is_rejected(kind: str) -> None:
     plugin, transport = await started(result(1, call_id=lambda call: call + 5), kind=kind)
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)
 
 
 async def test_a_replayed_answer_to_an_earlier_call_is_rejected(kind: str) -> None:
     plugin, transport = await started(result(1), result(2, call_id=lambda call: transport.calls[0]), kind=kind)
     assert await call(plugin) == 1
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)
 
 
 async def test_a_result_after_a_capability_request_must_name_the_call_not_the_request(kind: str) -> None:
-    plugin, transport = await started(cap(7), result(1, call_id=lambda call: 7))  # names the request, not the call
-    await assert_rejected(plugin, transport)
+    plugin, transport = await started(cap(7), result(1, call_id=lambda call: 7), kind=kind)  # names the request
+    await assert_rejected(plugin, transport, kind)
 
 
 async def test_a_cap_naming_another_call_is_rejected(kind: str) -> None:
     plugin, transport = await started(cap(1, call_id=lambda call: call + 1), kind=kind)
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)
 
 
 async def test_a_replayed_cap_id_in_the_same_call_is_rejected(kind: str) -> None:
     plugin, transport = await started(cap(3), cap(3), kind=kind)
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)
     # the first request was answered; the replay was refused, never answered
     assert [m["id"] for m in transport.sent if m["type"] == "cap_result"] == [3]
 
@@ -317,13 +342,13 @@ async def test_a_replayed_cap_id_in_the_same_call_is_rejected(kind: str) -> None
 async def test_a_cap_id_not_above_an_earlier_calls_is_rejected(kind: str) -> None:
     plugin, transport = await started(cap(5), result(1), cap(4), kind=kind)
     assert await call(plugin) == 1
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)
 
 
 @pytest.mark.parametrize("count", [0, 2])
 async def test_a_result_with_the_wrong_number_of_items_is_rejected(count: int, kind: str) -> None:
     plugin, transport = await started(result(*range(count)), kind=kind)
-    error = await assert_rejected(plugin, transport)
+    error = await assert_rejected(plugin, transport, kind)
     assert f"answered {count} of 1 items" in str(error)
 
 
@@ -334,8 +359,8 @@ async def test_a_call_answered_with_a_message_of_another_type_is_rejected(answer
             return welcome()(message, call)
         return dumps({"type": answer_type, "id": call})
 
-    plugin, transport = await started(answer)
-    await assert_rejected(plugin, transport)
+    plugin, transport = await started(answer, kind=kind)
+    await assert_rejected(plugin, transport, kind)
 
 
 def pong(message: dict[str, Any], _: int) -> bytes:
@@ -369,16 +394,27 @@ async def test_a_handshake_answered_wrongly_also_closes_the_transport(case: str)
     assert transport.killed is True
 
 
-async def test_a_welcome_declaring_a_hook_that_needs_the_hosts_process_is_refused_at_load() -> None:
-    def routes(message: dict[str, Any], _: int) -> bytes:
-        hooks = ["provide_router", "provide_simulation_defaults"]
+def welcome_declaring(*hooks: str) -> Script:
+    def answer(message: dict[str, Any], _: int) -> bytes:
         return dumps({"type": "welcome", "id": message["id"], "protocol": 1, "manifest": MANIFEST, "hooks": hooks})
 
-    plugin = isolated(ScriptedTransport(routes))
-    with pytest.raises(PluginLoadError, match="provide_router"):
+    return answer
+
+
+@pytest.mark.parametrize("hook", ["provide_router", "provide_admin_router", "provide_middleware"])
+async def test_a_welcome_declaring_a_hook_that_needs_the_hosts_process_is_refused_at_load(hook: str) -> None:
+    plugin = isolated(ScriptedTransport(welcome_declaring(hook, "provide_simulation_defaults")))
+    with pytest.raises(PluginLoadError, match=hook):
         await plugin.prepare("scripted", [])
+
+
+@pytest.mark.parametrize("hook", sorted(ISOLATABLE_HOOKS))
+async def test_a_welcome_declaring_any_hook_of_section_7_is_accepted(hook: str) -> None:
+    plugin = isolated(ScriptedTransport(welcome_declaring(hook), ack))
+    await plugin.prepare("scripted", [])
+    assert plugin.running and plugin.welcome is not None and plugin.welcome.hooks == [hook]
 
 
 async def test_a_cap_for_an_item_outside_the_batch_is_rejected(kind: str) -> None:
     plugin, transport = await started(cap(1, item=7), kind=kind)
-    await assert_rejected(plugin, transport)
+    await assert_rejected(plugin, transport, kind)

@@ -159,6 +159,29 @@ async def test_a_relationship_delta_must_be_finite_and_name_an_npc_key(make_scen
     assert "npc_key" in scene.host.health.of("fx").recent[-1].message
 
 
+async def test_relationship_deltas_at_the_bounds_land_in_the_session(make_scene: MakeScene) -> None:
+    def extremes(ctx: Any, params: Any, view: Any, writer: EffectWriter) -> None:
+        writer.adjust_relationship(view.npc_key, "affinity", 100)
+        writer.adjust_relationship(view.npc_key, "tension", -100)
+
+    scene = await make_scene(one_activity(effects=custom("extremes")), plugins=[Effector(extremes=extremes)])
+    await scene.tick()
+    assert (await scene.current()).relationships == {f"npc:{scene.npcs[0].id}": {"affinity": 100.0, "tension": -100.0}}
+
+
+async def test_a_delta_just_over_the_bound_drops_the_whole_effect(make_scene: MakeScene) -> None:
+    def overreach(ctx: Any, params: Any, view: Any, writer: EffectWriter) -> None:
+        writer.set_flag("tried", True)
+        writer.adjust_relationship(view.npc_key, "affinity", 1)
+        writer.adjust_relationship(view.npc_key, "trust", 100.0001)
+
+    scene = await make_scene(one_activity(effects=custom("overreach")), plugins=[Effector(overreach=overreach)])
+    await scene.tick()
+    assert (await scene.current()).relationships == {}
+    assert await written_flags(scene) == {}
+    assert "between -100 and 100" in scene.host.health.of("fx").recent[-1].message
+
+
 async def test_an_async_effect_is_awaited(make_scene: MakeScene) -> None:
     async def later(ctx: Any, params: Any, view: Any, writer: EffectWriter) -> None:
         await asyncio.sleep(0)
