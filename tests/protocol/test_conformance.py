@@ -8,16 +8,21 @@ test, run against every target below. Each test gets a fresh plugin (a new proce
 - ``http``: the same plugin behind ``serve_plugin`` on a real uvicorn server on 127.0.0.1;
 - ``js``: ``js_plugin.mjs``, the conformance profile written in JavaScript from the specification alone, started
   as an external plugin (``node``, socket on fd 3): a plugin in another language, checked like ours;
+- ``stdlib``: ``stdlib_plugin.py``, the same profile written from the specification in Python with the standard
+  library only (no PixSim package), started like ``js`` (``python -I``, socket on fd 3);
 - ``command``: an external plugin, only when ``PIXSIM_CONFORMANCE_COMMAND`` is set: a shell command line started
   with the protocol socket as file descriptor 3;
 - ``url``: an external HTTP plugin, only when ``PIXSIM_CONFORMANCE_URL`` and ``PIXSIM_CONFORMANCE_SECRET`` are set.
 
 The strict-bytes and shutdown checks also run on ``fd3``; the framing checks run on the raw stream targets (fd3,
-js, command), the HTTP checks on the HTTP ones (http, url).
+js, stdlib, command), the HTTP checks on the HTTP ones (http, url). ``stdlib`` also runs under the real host, sandboxed
+(``ProcessPlugin(command=...)``, as ``tests/core/test_sandbox.py`` runs ``js``), and is checked to import nothing
+outside the standard library.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import inspect
@@ -32,7 +37,17 @@ from pathlib import Path
 
 import pytest
 
-from pixsim_hooks import ProcessPlugin
+from pixsim_hooks import (
+    EffectWriter,
+    NpcSnapshot,
+    NpcView,
+    PluginState,
+    ProcessPlugin,
+    SessionSnapshot,
+    Settings,
+    create_host,
+)
+from pixsim_hooks._behavior_registry import ExtensionKind
 from pixsim_hooks._exceptions import PluginCrashed, ProtocolError
 from pixsim_hooks._protocol import MAX_MESSAGE_BYTES, dumps
 from pixsim_hooks._remote_server import serve_plugin
@@ -55,16 +70,24 @@ URL, URL_SECRET = os.environ.get("PIXSIM_CONFORMANCE_URL"), os.environ.get("PIXS
 
 NODE = shutil.which("node") or "node"  # part of this project's machines; .ci/sandbox.sh installs it where missing
 JS_PLUGIN = Path(__file__).with_name("js_plugin.mjs")
+STDLIB_PLUGIN = Path(__file__).with_name("stdlib_plugin.py")
+COMMANDS = {
+    "js": shlex.join([str(NODE), str(JS_PLUGIN)]),
+    "stdlib": shlex.join([sys.executable, "-I", str(STDLIB_PLUGIN)]),
+    **({"command": COMMAND} if COMMAND else {}),
+}
 
+pytestmark = pytest.mark.needs("bubblewrap", "node")  # the child and stdlib targets run sandboxed; js runs on node
 TARGETS = [
     "child",
     "http",
     "js",
+    "stdlib",
     *(["command"] if COMMAND else []),
     *(["url"] if URL and URL_SECRET else []),
 ]
 RAW = ["fd3", *TARGETS]  # the checks on raw bytes and on closing run on the fd3 runner too
-FRAMED = [t for t in RAW if t in ("fd3", "js", "command")]
+FRAMED = [t for t in RAW if t in ("fd3", "js", "stdlib", "command")]
 HTTP = [t for t in TARGETS if t in ("http", "url")]
 
 
@@ -156,10 +179,8 @@ async def open_channel(target: str) -> AsyncIterator[PluginChannel]:
     elif target == "http":
         async with http_served_sample_channel() as http:
             yield http
-    elif target in ("js", "command"):
-        command = shlex.join([str(NODE), str(JS_PLUGIN)]) if target == "js" else COMMAND
-        assert command is not None
-        process = await spawn_command(command)
+    elif target in COMMANDS:
+        process = await spawn_command(COMMANDS[target])
         try:
             yield process
         finally:
@@ -290,7 +311,76 @@ async def test_oversized_bodies_are_refused_413_and_non_protocol_bodies_400(http
     await conformance.check_http_refuses_oversized_and_non_protocol_bodies(http)
 
 
+# -- the plugins written from the specification, under the real host -----------------------------------------------
+def npc_view(npc_id: int, energy: float) -> NpcView:
+    session = SessionSnapshot(id=1, world_id=1, world_time=0.0, version=1)
+    npc = NpcSnapshot(id=npc_id, world_id=1, name="Ana")
+    return NpcView(1, npc, session, {}, {"energy": energy}, {}, 0.0, "morning")
+
+
+async def test_the_stdlib_plugin_runs_sandboxed_and_its_extensions_answer_through_the_host() -> None:
+    """As the JavaScript one does in tests/core/test_sandbox.py: the host starts the command under its sandbox."""
+    plugin = ProcessPlugin(command=(sys.executable, "-I", str(STDLIB_PLUGIN)), readable=(str(STDLIB_PLUGIN),))
+    host = create_host(Settings(), plugins=[plugin], entry_points=[])
+    await host.load()
+    try:
+        assert host.plugin("stdlib-sample").state is PluginState.ENABLED
+        assert host.runs_as("stdlib-sample").startswith("process (")
+        condition = host.behavior.get(ExtensionKind.CONDITION, "plugin:stdlib-sample:is_tired")
+        effect = host.behavior.get(ExtensionKind.EFFECT, "effect:plugin:stdlib-sample:mark_seen")
+        assert condition is not None and effect is not None  # registered by name through capability requests
+        assert await host.call_extension(condition, {"below": 50}, npc_view(7, 20), fallback=None) is True
+        assert await host.call_extension(condition, {"below": 50}, npc_view(7, 80), fallback=None) is False
+        writer = EffectWriter("stdlib-sample", read={"plugin:stdlib-sample:seen": 4}.get)  # the tick's flags so far
+        await host.call_extension(effect, {}, npc_view(7, 20), writer, fallback=None)
+        staged = writer.seal()
+        assert dict(staged.flags) == {"plugin:stdlib-sample:seen": 5}
+        assert {k: dict(v) for k, v in staged.relationships.items()} == {"npc:7": {"affinity": 1.0}}
+        assert not host.health.of("stdlib-sample").recent
+    finally:
+        await host.shutdown()
+
+
+NOT_STDLIB = {"pixsim_hooks", "pluggy", "pydantic", "hookspecs", "proxies", "tests"}
+
+# Runs the plugin as __main__ and, when it exits, writes every module it imported to the file named by argv[2].
+_RECORD_IMPORTS = """
+import atexit, json, runpy, sys
+before = set(sys.modules)
+atexit.register(lambda: open(sys.argv[2], "w").write(json.dumps(sorted(set(sys.modules) - before))))
+runpy.run_path(sys.argv[1], run_name="__main__")
+"""
+
+
+async def test_the_stdlib_plugin_imports_only_the_standard_library_over_a_whole_conversation(tmp_path: Path) -> None:
+    record = tmp_path / "imported.json"
+    command = shlex.join([sys.executable, "-I", "-c", _RECORD_IMPORTS, str(STDLIB_PLUGIN), str(record)])
+    channel = await spawn_command(command)
+    try:
+        await conformance.check_every_answer_is_strict_json(channel)  # every path: cap requests, effect, error
+        assert await channel.wait_closed(conformance.REPLY_TIMEOUT_S) == 0
+    finally:
+        await channel.aclose()
+    imported = json.loads(record.read_text())
+    assert {"socket", "struct"} <= set(imported), "the record should list the plugin's own imports"
+    assert [m for m in imported if m.split(".")[0] not in sys.stdlib_module_names] == []
+    assert [m for m in imported if m.split(".")[0] in NOT_STDLIB] == []
+
+
+def test_the_stdlib_plugin_source_imports_only_the_standard_library() -> None:
+    """Also the imports on paths no conversation takes (the run above sees only what ran)."""
+    tree = ast.parse(STDLIB_PLUGIN.read_text())
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module or "." for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
+    assert names and {n.split(".")[0] for n in names} <= sys.stdlib_module_names
+    relative = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level]
+    dynamic = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in ("__import__", "importlib")]
+    assert relative == [] and dynamic == []
+
+
 def test_every_conformance_check_is_run_by_a_test_here() -> None:
     source = inspect.getsource(sys.modules[__name__])
     checks = (*conformance.CHECKS, *conformance.FRAMED_CHECKS, *conformance.HTTP_CHECKS)
+    defined = {name for name, value in vars(conformance).items() if name.startswith("check_") and callable(value)}
+    assert {c.__name__ for c in checks} == defined  # a check left out of the tuples would run nowhere else
     assert [c.__name__ for c in checks if f"conformance.{c.__name__}(" not in source] == []
