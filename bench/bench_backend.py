@@ -16,9 +16,9 @@ import httpx
 from sqlalchemy import select, text, update
 
 from bench._harness import Row, print_rows
-from pixsim_hooks._settings import Settings
-from pixsim_hooks._snapshots import SessionChange
 from pixsim_hooks.backend import GameService, GameSession, create_app, create_sessionmaker
+from pixsim_hooks.host import Settings
+from pixsim_hooks.plugin import SessionChange
 
 NUMBER, REPEAT = 100, 3
 

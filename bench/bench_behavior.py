@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import Row, print_rows
-from pixsim_hooks import EffectWriter, PluginHost, PluginManifest, Settings, create_host, hookimpl
+from pixsim_hooks import EffectWriter, PluginManifest, hookimpl
 from pixsim_hooks.backend import SqlStorage, create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend.behavior import tick
+from pixsim_hooks.host import PluginHost, Settings, create_host
 
 NPCS, REPEAT = 1_000, 7
 

@@ -16,15 +16,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 
 import hookspecs
 from bench._harness import Row, per_op_ns, per_op_ns_async, print_rows
-from pixsim_hooks import (
-    PluginManifest,
-    SessionCreated,
-    SessionSnapshot,
-    Settings,
-    WorldScope,
-    create_host,
-    hookimpl,
-)
+from pixsim_hooks import PluginManifest, SessionCreated, SessionSnapshot, hookimpl
+from pixsim_hooks.host import Settings, WorldScope, create_host
 
 EVENT = SessionCreated(1, SessionSnapshot(id=1, world_id=1, world_time=0.0, version=1))
 

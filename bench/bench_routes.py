@@ -15,8 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from bench._harness import Row
-from pixsim_hooks import PluginManifest, Settings, get_plugin_context, hookimpl
+from pixsim_hooks import PluginManifest, hookimpl
 from pixsim_hooks.backend import create_app
+from pixsim_hooks.fastapi import get_plugin_context
+from pixsim_hooks.host import Settings
 
 N = 3_000
 

@@ -13,7 +13,7 @@
 - Loop lag under attack: the worst lateness of a 1 ms sleeper on the host's event loop during a call whose plugin
   spins forever (red-team 11), cut at its deadline and killed, against the same measurement over an idle wait as
   long; the least disturbed of :data:`LAG_RUNS` runs, each with a fresh host. The tests only bound it generously
-  (half the deadline: ``tests/core/test_sandbox.py``); this is the figure.
+  (half the deadline: ``tests/runtime/test_sandbox.py``); this is the figure.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from typing import Any
 
 from bench._harness import Row, print_rows
 from bench.bench_behavior import NPCS, Sky, world
-from pixsim_hooks import PluginHost, PluginManifest, PluginState, Settings, create_host, hookimpl
-from pixsim_hooks._behavior_registry import ExtensionKind
-from pixsim_hooks._loading import ProcessPlugin
+from pixsim_hooks import PluginManifest, hookimpl
 from pixsim_hooks.backend import SqlStorage, create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend.behavior import tick
+from pixsim_hooks.host import PluginHost, PluginState, Settings, create_host
+from pixsim_hooks.plugin import ExtensionKind
+from pixsim_hooks.runtime import ProcessPlugin
 
 CALLS, WARMUP, RUNS, TICK_REPEAT = 1_000, 300, 7, 5
 FACTOR = "plugin:romance:chemistry"

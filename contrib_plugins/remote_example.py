@@ -32,7 +32,8 @@ import os
 from starlette.applications import Starlette
 
 from contrib_plugins import weather
-from pixsim_hooks import PluginManifest, RemotePlugin, serve_plugin
+from pixsim_hooks import PluginManifest
+from pixsim_hooks.runtime import RemotePlugin, serve_plugin
 
 __all__ = ["DEFAULT_URL", "SECRET_SETTING", "URL_SETTING", "create_app", "descriptor", "manifest"]
 

@@ -17,15 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from pixsim_hooks import (
-    NotFoundError,
-    PluginContext,
-    PluginManifest,
-    PluginNotEnabled,
-    StaleWriteError,
-    get_plugin_context,
-    hookimpl,
-)
+from pixsim_hooks import NotFoundError, PluginContext, PluginManifest, PluginNotEnabled, StaleWriteError, hookimpl
+from pixsim_hooks.fastapi import get_plugin_context
 
 __all__ = ["ATTEMPTS_FLAG", "SUCCESSES_FLAG", "alertness", "manifest", "provide_router"]
 

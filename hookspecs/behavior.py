@@ -16,7 +16,7 @@ from hookspecs._markers import Fallback, contract, hookspec
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from pixsim_hooks import NpcSnapshot, PluginContext, SessionSnapshot
+    from pixsim_hooks.plugin import NpcSnapshot, PluginContext, SessionSnapshot
 
 __all__ = ["provide_simulation_defaults", "register_behavior", "suggest_activities"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from hookspecs._markers import Fallback, contract, hookspec
 
 if TYPE_CHECKING:
-    from pixsim_hooks import (
+    from pixsim_hooks.plugin import (
         InteractionExecuted,
         LocationChanged,
         NpcSpawned,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from hookspecs._markers import Fallback, contract, hookspec
 
 if TYPE_CHECKING:
-    from pixsim_hooks import PluginContext
+    from pixsim_hooks.plugin import PluginContext
 
 __all__ = ["on_disable", "on_enable", "on_load"]
 

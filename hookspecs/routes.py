@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hookspecs._markers import Fallback, contract, hookspec
 
 if TYPE_CHECKING:
-    from pixsim_hooks import PluginContext
+    from pixsim_hooks.plugin import PluginContext
 
 __all__ = ["provide_admin_router", "provide_middleware", "provide_router"]
 

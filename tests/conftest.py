@@ -15,18 +15,21 @@ import ctypes
 import functools
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pixsim_hooks.host import PluginHost, Settings, create_host
+from pixsim_hooks.plugin import Storage
 from tests import processes
 
 INSTALL = ".ci/system-packages.sh test (what `make test` runs first)"
 
 
 def _bubblewrap() -> bool:
-    from pixsim_hooks._sandbox import SandboxKind, detect_sandbox
+    from pixsim_hooks.runtime import SandboxKind, detect_sandbox
 
     return detect_sandbox() == SandboxKind.BWRAP  # present and working with the options the host uses
 
@@ -69,7 +72,7 @@ def _adopt_orphans() -> Iterator[None]:
     """Make this pytest process a child subreaper for the whole session.
 
     The leftover checks look only at this process's descendants. A process that a plugin detaches (its own
-    session, its parent gone: ``Breeder`` in tests/core/hostile_plugins.py) is re-parented when its parent dies,
+    session, its parent gone: ``Breeder`` in tests/runtime/hostile_plugins.py) is re-parented when its parent dies,
     normally to init, where it would drop out of our tree and outlive the test unseen. bubblewrap's PID namespace
     keeps such orphans inside the sandbox, but the fallback sandboxes (``unshare``, none) and the processes tests
     start themselves have no namespace. As a subreaper, this process adopts every orphan of its descendants
@@ -88,3 +91,38 @@ def no_leftover_processes() -> Iterator[None]:
     before = processes.live_descendants()
     yield
     processes.assert_none_left(before)
+
+
+# -- hosts -------------------------------------------------------------------------------------------------------
+MakeHost = Callable[..., Awaitable[PluginHost]]
+
+
+@pytest.fixture
+def make_host() -> MakeHost:
+    """``await make_host(plugin, ..., settings=..., storage=..., entry_points=...)`` → a loaded host."""
+
+    async def build(
+        *plugins: object,
+        settings: Settings | None = None,
+        storage: Storage | None = None,
+        entry_points: Any = (),
+        **settings_fields: Any,
+    ) -> PluginHost:
+        settings = settings or Settings(**settings_fields)
+        host = create_host(settings, storage=storage, plugins=plugins, entry_points=entry_points)
+        await host.load()
+        return host
+
+    return build
+
+
+@pytest.fixture
+async def storage(tmp_path: Any) -> AsyncIterator[Any]:
+    """The real game store on a fresh SQLite file (the backend's SqlStorage)."""
+    from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
+    from pixsim_hooks.backend._store import SqlStorage
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'core.sqlite3'}")
+    await create_schema(engine)
+    yield SqlStorage(create_sessionmaker(engine))
+    await engine.dispose()

@@ -1,6 +1,8 @@
-"""The reference PixSim game backend: models and store, game service, FastAPI app.
+"""The reference PixSim game backend: models and store, game service, behavior engine, FastAPI app, CLI.
 
 Build a server with :func:`create_app`; use :class:`SqlStorage` where the plugin host needs a ``Storage``.
+It imports the other wings only through their public faces (``pixsim_hooks.host``, ``pixsim_hooks.fastapi``,
+``pixsim_hooks.plugin``, ``pixsim_hooks.telemetry``), as any embedder would; nothing imports the backend.
 """
 
 from __future__ import annotations

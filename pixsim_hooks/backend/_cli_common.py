@@ -11,7 +11,7 @@ from rich.markup import escape
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from pixsim_hooks import Settings
+from pixsim_hooks.host import Settings
 
 __all__ = ["fail", "load_settings", "shown_url"]
 

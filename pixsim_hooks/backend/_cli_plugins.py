@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pixsim_hooks import PluginInfo, PluginState, Settings, create_host
 from pixsim_hooks.backend._cli_common import load_settings
+from pixsim_hooks.host import PluginInfo, PluginState, Settings, create_host
 
 __all__ = ["plugins_app"]
 

@@ -11,10 +11,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from pixsim_hooks._exceptions import ConfigError
 from pixsim_hooks.backend._models import Base
+from pixsim_hooks.plugin import ConfigError
 
-__all__ = ["create_engine", "create_schema", "create_sessionmaker", "drop_schema"]
+__all__ = [
+    "create_engine",
+    "create_schema",
+    "create_sessionmaker",
+    "drop_schema",
+]
 
 # A plain driver name gets the async driver this package ships with, so operators can paste ordinary URLs.
 _ASYNC_DRIVERS = {

@@ -9,11 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pixsim_hooks._snapshots import LocationSnapshot, NpcSnapshot, SessionSnapshot, WorldSnapshot
 from pixsim_hooks.backend._services import GameService
 from pixsim_hooks.backend.behavior._config import DEFAULT_WEIGHTS
+from pixsim_hooks.plugin import LocationSnapshot, NpcSnapshot, SessionSnapshot, WorldSnapshot
 
-__all__ = ["DEMO_PLUGINS", "DEMO_WORLD_NAME", "DemoWorld", "find_demo_world", "seed_demo_world"]
+__all__ = [
+    "DEMO_PLUGINS",
+    "DEMO_WORLD_NAME",
+    "DemoWorld",
+    "find_demo_world",
+    "seed_demo_world",
+]
 
 DEMO_WORLD_NAME = "Demo Harbor"
 DEMO_PLUGINS = ("stealth", "audit", "gossip")  # gossip runs sandboxed (a community plugin)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pixsim_hooks._events import (
+from pixsim_hooks.backend._services import Publish
+from pixsim_hooks.host import PluginHost
+from pixsim_hooks.plugin import (
     InteractionExecuted,
     LocationChanged,
     NpcSpawned,
@@ -10,8 +12,6 @@ from pixsim_hooks._events import (
     SessionUpdated,
     WorldTimeAdvanced,
 )
-from pixsim_hooks._host import PluginHost
-from pixsim_hooks.backend._services import Publish
 
 __all__ = ["EVENT_HOOKS", "host_publisher"]
 

@@ -13,7 +13,14 @@ from sqlalchemy import JSON, DateTime, Double, ForeignKey, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "GameLocation", "GameNPC", "GameSession", "GameWorld", "Generation"]
+__all__ = [
+    "Base",
+    "GameLocation",
+    "GameNPC",
+    "GameSession",
+    "GameWorld",
+    "Generation",
+]
 
 # JSONB on PostgreSQL (binary, indexable); plain JSON text elsewhere.
 JsonType = JSON().with_variant(JSONB(), "postgresql")

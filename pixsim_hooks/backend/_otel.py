@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pixsim_hooks._exceptions import ConfigError
-from pixsim_hooks._settings import Settings
+from pixsim_hooks.host import Settings
+from pixsim_hooks.plugin import ConfigError
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

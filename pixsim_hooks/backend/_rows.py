@@ -17,16 +17,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
-from pixsim_hooks._exceptions import NotFoundError
-from pixsim_hooks._frozen import thaw
-from pixsim_hooks._snapshots import (
+from pixsim_hooks.backend._models import Base, GameLocation, GameNPC, GameSession, GameWorld, Generation
+from pixsim_hooks.plugin import (
     GenerationSnapshot,
     LocationSnapshot,
+    NotFoundError,
     NpcSnapshot,
     SessionSnapshot,
     WorldSnapshot,
+    thaw,
 )
-from pixsim_hooks.backend._models import Base, GameLocation, GameNPC, GameSession, GameWorld, Generation
 
 __all__ = [
     "SqlTable",

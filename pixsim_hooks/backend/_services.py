@@ -13,26 +13,24 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pixsim_hooks._events import (
-    InteractionExecuted,
-    LocationChanged,
-    NpcSpawned,
-    SessionCreated,
-    SessionUpdated,
-    WorldTimeAdvanced,
-)
-from pixsim_hooks._exceptions import NotFoundError
-from pixsim_hooks._snapshots import (
-    GenerationRequest,
-    GenerationSnapshot,
-    LocationSnapshot,
-    NpcSnapshot,
-    SessionChange,
-    SessionSnapshot,
-    WorldSnapshot,
-)
 from pixsim_hooks.backend._session_store import SessionWrite
 from pixsim_hooks.backend._store import SqlStorage
+from pixsim_hooks.plugin import (
+    GenerationRequest,
+    GenerationSnapshot,
+    InteractionExecuted,
+    LocationChanged,
+    LocationSnapshot,
+    NotFoundError,
+    NpcSnapshot,
+    NpcSpawned,
+    SessionChange,
+    SessionCreated,
+    SessionSnapshot,
+    SessionUpdated,
+    WorldSnapshot,
+    WorldTimeAdvanced,
+)
 
 __all__ = ["GameService", "Publish", "drop_events"]
 

@@ -18,11 +18,9 @@ import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pixsim_hooks._exceptions import NotFoundError, StaleWriteError
-from pixsim_hooks._frozen import thaw
-from pixsim_hooks._snapshots import SessionChange, SessionSnapshot
 from pixsim_hooks.backend._models import GameSession
 from pixsim_hooks.backend._rows import SqlTable, session_snapshot
+from pixsim_hooks.plugin import NotFoundError, SessionChange, SessionSnapshot, StaleWriteError, thaw
 
 __all__ = ["SessionWrite", "SqlSessionStore", "apply_session_change"]
 

@@ -1,4 +1,4 @@
-"""``SqlStorage``: the :class:`pixsim_hooks._storage.Storage` protocol on the game database.
+"""``SqlStorage``: the :class:`pixsim_hooks.plugin._storage.Storage` protocol on the game database.
 
 Each method is its own short transaction and returns immutable snapshots. Beyond the protocol (what
 capabilities read) the stores carry the create / update / delete methods the HTTP API uses; plugins only ever
@@ -12,14 +12,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pixsim_hooks._frozen import thaw
-from pixsim_hooks._snapshots import (
-    GenerationRequest,
-    GenerationSnapshot,
-    LocationSnapshot,
-    NpcSnapshot,
-    WorldSnapshot,
-)
 from pixsim_hooks.backend._models import GameLocation, GameNPC, GameWorld, Generation
 from pixsim_hooks.backend._rows import (
     SqlTable,
@@ -29,6 +21,14 @@ from pixsim_hooks.backend._rows import (
     world_snapshot,
 )
 from pixsim_hooks.backend._session_store import SqlSessionStore
+from pixsim_hooks.plugin import (
+    GenerationRequest,
+    GenerationSnapshot,
+    LocationSnapshot,
+    NpcSnapshot,
+    WorldSnapshot,
+    thaw,
+)
 
 __all__ = ["SqlGenerationStore", "SqlNpcStore", "SqlStorage", "SqlWorldStore"]
 

@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import Depends, FastAPI
 
-from pixsim_hooks._fastapi import PluginMiddleware, mount_plugin_routers
-from pixsim_hooks._host import PluginHost, create_host
-from pixsim_hooks._settings import Settings
 from pixsim_hooks.backend._api import API_PREFIX, OPENAPI_TAGS, api_router, install_problem_handlers
 from pixsim_hooks.backend._api._admin import require_admin
 from pixsim_hooks.backend._api._admin_page import router as admin_page_router
@@ -27,6 +24,8 @@ from pixsim_hooks.backend._event_bridge import host_publisher
 from pixsim_hooks.backend._otel import sdk_setup
 from pixsim_hooks.backend._services import GameService, Publish
 from pixsim_hooks.backend._store import SqlStorage
+from pixsim_hooks.fastapi import PluginMiddleware, mount_plugin_routers
+from pixsim_hooks.host import PluginHost, Settings, create_host
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

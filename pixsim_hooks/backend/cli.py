@@ -23,8 +23,6 @@ from rich.table import Table
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from pixsim_hooks import ConfigError, Settings
-from pixsim_hooks._logging import configure_logging
 from pixsim_hooks.backend._cli_common import EXIT_CONFIG, fail, load_settings, shown_url
 from pixsim_hooks.backend._cli_plugins import plugins_app
 from pixsim_hooks.backend._cli_simulate import simulate
@@ -32,6 +30,9 @@ from pixsim_hooks.backend._database import create_engine, create_schema, create_
 from pixsim_hooks.backend._demo import DEMO_WORLD_NAME, DemoWorld, find_demo_world, seed_demo_world
 from pixsim_hooks.backend._services import GameService
 from pixsim_hooks.backend._store import SqlStorage
+from pixsim_hooks.host import Settings
+from pixsim_hooks.plugin import ConfigError
+from pixsim_hooks.telemetry import configure_logging
 
 __all__ = ["app"]
 
@@ -49,7 +50,7 @@ app.add_typer(plugins_app)
 @app.callback()
 def main() -> None:
     """The PixSim reference backend and its plugin host. Settings come from PIXSIM_* environment variables."""
-    configure_logging(load_settings())
+    configure_logging(load_settings().log_format)
 
 
 # -- database access shared by the commands ----------------------------------------------------------------------

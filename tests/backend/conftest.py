@@ -13,9 +13,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pixsim_hooks._settings import Settings
 from pixsim_hooks.backend import SqlStorage, create_app, create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._database import drop_schema
+from pixsim_hooks.host import Settings
 
 PG_URL_ENV = "PIXSIM_TEST_DATABASE_URL"
 EventT = TypeVar("EventT")

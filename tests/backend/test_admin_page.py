@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from pixsim_hooks import PluginManifest, SessionCreated, Settings, hookimpl
+from pixsim_hooks import PluginManifest, SessionCreated, hookimpl
 from pixsim_hooks.backend import create_app
 from pixsim_hooks.backend._api._admin_page import COOKIE
+from pixsim_hooks.host import Settings
 
 TOKEN = "page-s3cret"
 XSS_REASON = "<script>alert('reason')</script>"
@@ -291,8 +292,8 @@ async def test_errors_of_the_shared_admin_logic_come_back_as_escaped_html_pages(
 
 
 def test_the_world_table_shows_each_plugins_circuit_breaker() -> None:
-    from pixsim_hooks._breaker import Breakers
     from pixsim_hooks.backend._api._admin_page import _breaker_cells
+    from pixsim_hooks.host import Breakers
 
     class HostLike:
         breakers = Breakers(threshold=1, window_s=60, cooldown_s=60)

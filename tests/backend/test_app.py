@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 import pixsim_hooks.backend as backend
-from pixsim_hooks._settings import Settings
 from pixsim_hooks.backend import GameService, SqlStorage, create_app
+from pixsim_hooks.host import Settings
 from tests.backend.conftest import Recorder
 
 

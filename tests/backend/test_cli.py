@@ -209,8 +209,11 @@ async def test_serve_demo_seeds_the_world_and_serves_gossip_sandboxed_counting_a
             server.send_signal(signal.SIGINT)  # as Ctrl-C in `make run`: the host shuts its plugins down
             await asyncio.wait_for(server.wait(), timeout=30)
     rest = (await server.stderr.read()).decode()  # type: ignore[union-attr]
+    # A clean stop: the lifespan ran to its end (the host stopped gossip's process; no_leftover_processes checks
+    # that none is left). The exit status is uvicorn's: it re-raises the signal, which is 130 where SIGINT has its
+    # default action and 0 where the caller's environment ignores SIGINT (a background job of a script).
     assert "Application shutdown complete" in rest and "Traceback" not in rest
-    assert server.returncode == 128 + signal.SIGINT  # what a shell reports for a Ctrl-C'd command
+    assert server.returncode in (0, 128 + signal.SIGINT), rest
     # and the fixture checks that the server left no process behind (gossip's sandbox went with it)
 
 

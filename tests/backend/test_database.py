@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pixsim_hooks._exceptions import ConfigError
+from pixsim_hooks import ConfigError
 from pixsim_hooks.backend import create_engine, create_schema
 
 

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Depends
 
-from pixsim_hooks import Settings, get_plugin_context, hookimpl
+from pixsim_hooks import hookimpl
 from pixsim_hooks.backend import create_app
+from pixsim_hooks.fastapi import get_plugin_context
+from pixsim_hooks.host import Settings
 from tests.backend.behavior.conftest import activity, all_day, behavior, manifest, npc_meta
 
 

@@ -14,14 +14,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pixsim_hooks import PluginManifest, Settings, hookimpl
+from pixsim_hooks import PluginManifest, hookimpl
 from pixsim_hooks.backend import create_app
 from pixsim_hooks.backend._otel import sdk_providers
+from pixsim_hooks.host import Settings
 
 
 def test_with_exporter_none_the_sdk_is_never_imported() -> None:
     code = (
-        "import sys; from pixsim_hooks import Settings; from pixsim_hooks.backend import create_app;"
+        "import sys; from pixsim_hooks.host import Settings; from pixsim_hooks.backend import create_app;"
         "create_app(Settings(otel_exporter='none'), entry_points=[]);"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))"
     )

@@ -9,16 +9,11 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends
 
-from pixsim_hooks import (
-    PluginManifest,
-    ProcessPlugin,
-    SessionCreated,
-    SessionUpdated,
-    Settings,
-    get_plugin_context,
-    hookimpl,
-)
+from pixsim_hooks import PluginManifest, SessionCreated, SessionUpdated, hookimpl
 from pixsim_hooks.backend import create_app
+from pixsim_hooks.fastapi import get_plugin_context
+from pixsim_hooks.host import Settings
+from pixsim_hooks.runtime import ProcessPlugin
 
 TOKEN = "s3cret-admin"
 

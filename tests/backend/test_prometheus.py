@@ -12,9 +12,10 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pixsim_hooks import ConfigError, PluginManifest, Settings, hookimpl
+from pixsim_hooks import ConfigError, PluginManifest, hookimpl
 from pixsim_hooks.backend import create_app
 from pixsim_hooks.backend._otel import sdk_setup
+from pixsim_hooks.host import Settings
 
 
 def subscriber(pid: str) -> PluginManifest:

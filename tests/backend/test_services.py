@@ -4,17 +4,19 @@ import pytest
 import structlog.testing
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pixsim_hooks._events import (
+from pixsim_hooks import (
     InteractionExecuted,
     LocationChanged,
+    NotFoundError,
     NpcSpawned,
     SessionCreated,
     SessionUpdated,
+    StaleWriteError,
+    WorldSnapshot,
     WorldTimeAdvanced,
 )
-from pixsim_hooks._exceptions import NotFoundError, StaleWriteError
-from pixsim_hooks._snapshots import GenerationRequest, SessionChange, WorldSnapshot
 from pixsim_hooks.backend import GameService, SqlStorage, create_sessionmaker, drop_events
+from pixsim_hooks.plugin import GenerationRequest, SessionChange
 from tests.backend.conftest import Recorder
 
 

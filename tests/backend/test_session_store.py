@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pixsim_hooks._exceptions import NotFoundError, StaleWriteError
-from pixsim_hooks._snapshots import SessionChange, SessionSnapshot
+from pixsim_hooks import NotFoundError, SessionSnapshot, StaleWriteError
 from pixsim_hooks.backend import GameSession, SqlSessionStore, SqlStorage, apply_session_change, create_sessionmaker
+from pixsim_hooks.plugin import SessionChange
 
 
 async def _session(storage: SqlStorage, **kwargs: object) -> SessionSnapshot:

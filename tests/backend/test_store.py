@@ -4,10 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pixsim_hooks._exceptions import NotFoundError
-from pixsim_hooks._snapshots import GenerationRequest, WorldSnapshot
-from pixsim_hooks._storage import Storage
+from pixsim_hooks import NotFoundError, WorldSnapshot
 from pixsim_hooks.backend import SqlStorage
+from pixsim_hooks.plugin import GenerationRequest, Storage
 
 
 def test_sql_storage_satisfies_the_storage_protocol(storage: SqlStorage) -> None:

@@ -17,8 +17,9 @@ import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from pixsim_hooks import PluginManifest, Settings
+from pixsim_hooks import PluginManifest
 from pixsim_hooks.backend import create_app
+from pixsim_hooks.host import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

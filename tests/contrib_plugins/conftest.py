@@ -10,8 +10,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pixsim_hooks import PluginHost, Settings, WorldSnapshot, create_host
+from pixsim_hooks import WorldSnapshot
 from pixsim_hooks.backend import SqlStorage, create_app, create_engine, create_schema, create_sessionmaker
+from pixsim_hooks.host import PluginHost, Settings, create_host
 
 LoadHost = Callable[..., Awaitable[PluginHost]]
 MakeWorld = Callable[..., Awaitable[WorldSnapshot]]

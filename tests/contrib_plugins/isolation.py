@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks import ProcessPlugin, RemotePlugin, serve_plugin
-from pixsim_hooks._manifest import parse_manifest
+from pixsim_hooks.plugin import parse_manifest
+from pixsim_hooks.runtime import ProcessPlugin, RemotePlugin, serve_plugin
 from tests.servers import ServedApp
 
 # Fixture params: the sandboxed child needs bubblewrap (tests/conftest.py fails it clearly where that is missing).

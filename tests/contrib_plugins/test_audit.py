@@ -10,18 +10,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from contrib_plugins import audit
-from pixsim_hooks import (
-    InteractionExecuted,
-    PluginHost,
-    PluginState,
-    SessionChange,
-    SessionCreated,
-    SessionSnapshot,
-    SessionUpdated,
-    WorldSnapshot,
-    thaw,
-)
+from pixsim_hooks import InteractionExecuted, SessionCreated, SessionSnapshot, SessionUpdated, WorldSnapshot, thaw
 from pixsim_hooks.backend import SqlStorage
+from pixsim_hooks.host import PluginHost, PluginState
+from pixsim_hooks.plugin import SessionChange
 from tests.contrib_plugins.conftest import LoadHost, MakeWorld, created
 
 TRAIL = "plugin:audit:audit_trail"

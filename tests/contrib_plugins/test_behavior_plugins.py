@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from contrib_plugins import inventory, romance, sim_defaults, weather
-from pixsim_hooks import NpcSnapshot, NpcView, PluginHost, PluginState, SessionSnapshot, Settings, create_host
+from pixsim_hooks import NpcSnapshot, NpcView, SessionSnapshot
 from pixsim_hooks.backend import SqlStorage
 from pixsim_hooks.backend.behavior import TickReport, tick
+from pixsim_hooks.host import PluginHost, PluginState, Settings, create_host
 from tests.contrib_plugins.conftest import LoadHost, created
 from tests.contrib_plugins.isolation import MODES, Isolation
 

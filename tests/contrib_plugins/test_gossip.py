@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pixsim_hooks import ISOLATED_ENTRY_POINT_GROUP, PluginState, Settings
 from pixsim_hooks.backend import create_app
+from pixsim_hooks.host import ISOLATED_ENTRY_POINT_GROUP, PluginState, Settings
 from tests.contrib_plugins.conftest import created, serve
 
 MODULE = "contrib_plugins.gossip"

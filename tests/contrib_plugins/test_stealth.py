@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from contrib_plugins import stealth
-from pixsim_hooks import Settings
 from pixsim_hooks.backend import create_app
+from pixsim_hooks.host import Settings
 from tests.contrib_plugins.conftest import created, serve
 
 PLUGIN = "/plugins/stealth"

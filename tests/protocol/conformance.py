@@ -11,8 +11,8 @@ unparsed). :class:`FramedChannel` adds the raw stream for the framing checks. Pr
 
 The plugin under test must implement the *conformance profile* (spec section 15; ``sample_plugin.py`` is the
 reference): condition ``is_tired``, effect ``mark_seen``, hook ``on_session_updated``. The checks parse every
-answer with the host's own strict parser (:func:`pixsim_hooks._protocol.loads`) and schema
-(:func:`~pixsim_hooks._protocol.parse_plugin_message`), and also ask for what that parser is lax about (UTF-8
+answer with the host's own strict parser (:func:`pixsim_hooks.runtime._protocol.loads`) and schema
+(:func:`~pixsim_hooks.runtime._protocol.parse_plugin_message`), and also ask for what that parser is lax about (UTF-8
 only, no byte-order mark).
 """
 
@@ -35,23 +35,10 @@ from typing import Any, ClassVar
 
 import httpx
 
-from pixsim_hooks._behavior_types import NpcView
-from pixsim_hooks._events import SessionUpdated
-from pixsim_hooks._exceptions import ManifestError, ProtocolError
-from pixsim_hooks._frozen import freeze
-from pixsim_hooks._manifest import parse_manifest
-from pixsim_hooks._permissions import member_requirements
-from pixsim_hooks._protocol import (
-    FRAME_HEADER,
-    MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION,
-    Interner,
-    dumps,
-    encode_value,
-    loads,
-    parse_plugin_message,
-)
-from pixsim_hooks._snapshots import NpcSnapshot, SessionSnapshot
+from pixsim_hooks import NpcSnapshot, NpcView, SessionSnapshot, SessionUpdated
+from pixsim_hooks.plugin import ManifestError, ProtocolError, freeze, member_requirements, parse_manifest
+from pixsim_hooks.runtime import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
+from pixsim_hooks.runtime._protocol import FRAME_HEADER, Interner, dumps, encode_value, loads, parse_plugin_message
 
 __all__ = [
     "CHECKS",

@@ -16,7 +16,7 @@ test, run against every target below. Each test gets a fresh plugin (a new proce
 
 The strict-bytes and shutdown checks also run on ``fd3``; the framing checks run on the raw stream targets (fd3,
 js, stdlib, command), the HTTP checks on the HTTP ones (http, url). ``stdlib`` also runs under the real host, sandboxed
-(``ProcessPlugin(command=...)``, as ``tests/core/test_sandbox.py`` runs ``js``), and is checked to import nothing
+(``ProcessPlugin(command=...)``, as ``tests/runtime/test_sandbox.py`` runs ``js``), and is checked to import nothing
 outside the standard library.
 """
 
@@ -37,21 +37,12 @@ from pathlib import Path
 
 import pytest
 
-from pixsim_hooks import (
-    EffectWriter,
-    NpcSnapshot,
-    NpcView,
-    PluginState,
-    ProcessPlugin,
-    SessionSnapshot,
-    Settings,
-    create_host,
-)
-from pixsim_hooks._behavior_registry import ExtensionKind
-from pixsim_hooks._exceptions import PluginCrashed, ProtocolError
-from pixsim_hooks._protocol import MAX_MESSAGE_BYTES, dumps
-from pixsim_hooks._remote_server import serve_plugin
-from pixsim_hooks._sandbox import ChildProcess, import_roots
+from pixsim_hooks import EffectWriter, NpcSnapshot, NpcView, SessionSnapshot
+from pixsim_hooks.host import PluginState, Settings, create_host
+from pixsim_hooks.plugin import ExtensionKind, PluginCrashed, ProtocolError
+from pixsim_hooks.runtime import MAX_MESSAGE_BYTES, ProcessPlugin, serve_plugin
+from pixsim_hooks.runtime._protocol import dumps
+from pixsim_hooks.runtime._sandbox import ChildProcess, import_roots
 from tests.protocol import conformance, sample_plugin
 from tests.protocol.conformance import (
     ChannelClosed,
@@ -140,7 +131,7 @@ def fd3_command(target: str, workdir: str) -> str:
     limits = {"memory_mb": 512, "cpu_seconds": 60, "open_files": 64, "file_size_mb": 16, "processes": 32}
     paths, _ = import_roots(target)
     spec = {"target": target, "paths": paths, "fd": 3, "uid": None, "workdir": workdir, "max_bytes": MAX_MESSAGE_BYTES}
-    argv = [sys.executable, "-I", "-m", "pixsim_hooks._child", json.dumps(spec | {"limits": limits})]
+    argv = [sys.executable, "-I", "-m", "pixsim_hooks.runtime._child", json.dumps(spec | {"limits": limits})]
     return shlex.join(argv)
 
 
@@ -319,7 +310,7 @@ def npc_view(npc_id: int, energy: float) -> NpcView:
 
 
 async def test_the_stdlib_plugin_runs_sandboxed_and_its_extensions_answer_through_the_host() -> None:
-    """As the JavaScript one does in tests/core/test_sandbox.py: the host starts the command under its sandbox."""
+    """As the JavaScript one does in tests/runtime/test_sandbox.py: the host starts the command under its sandbox."""
     plugin = ProcessPlugin(command=(sys.executable, "-I", str(STDLIB_PLUGIN)), readable=(str(STDLIB_PLUGIN),))
     host = create_host(Settings(), plugins=[plugin], entry_points=[])
     await host.load()

@@ -1,7 +1,8 @@
 """Our host refuses what a bad plugin sends (red-team 23, 24, 27; ``docs/plugin-protocol.md`` sections 3 and 5).
 
-Two levels: the strict parser and the message schemas (:func:`~pixsim_hooks._protocol.loads`,
-:func:`~pixsim_hooks._protocol.parse_plugin_message`) refuse a message outright; and :class:`IsolatedPlugin`, talking
+Two levels: the strict parser and the message schemas (:func:`~pixsim_hooks.runtime._protocol.loads`,
+:func:`~pixsim_hooks.runtime._protocol.parse_plugin_message`) refuse a message outright; and :class:`IsolatedPlugin`,
+talking
 through :class:`ScriptedTransport` (an in-memory transport whose "plugin" is a list of answers, parsed with the host's
 parser as the real transports do), refuses answers that break the conversation. Each case asserts ProtocolError and,
 where a transport is involved, what became of it, for both kinds of transport:
@@ -20,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks._exceptions import PermissionDenied, PluginCrashed, PluginLoadError, ProtocolError
-from pixsim_hooks._isolated import IsolatedPlugin, RestartPolicy
-from pixsim_hooks._protocol import MAX_DEPTH, MAX_MESSAGE_BYTES, dumps, loads, parse_plugin_message
+from pixsim_hooks import PermissionDenied
+from pixsim_hooks.plugin import PluginCrashed, PluginLoadError, ProtocolError
+from pixsim_hooks.runtime import MAX_MESSAGE_BYTES, IsolatedPlugin, RestartPolicy
+from pixsim_hooks.runtime._protocol import MAX_DEPTH, dumps, loads, parse_plugin_message
 from tests.protocol.conformance import ISOLATABLE_HOOKS
 
 Script = Callable[[dict[str, Any], int], bytes]  # (the message the host sent, the id of the call being handled)
@@ -39,7 +41,7 @@ MANIFEST = {
 
 
 class ScriptedTransport:
-    """A :class:`~pixsim_hooks._isolated.Transport` whose plugin is a script: each answer is bytes, or a function of
+    """A :class:`~pixsim_hooks.runtime.Transport` whose plugin is a script: each answer is bytes, or a function of
     the message the host sent and the id of the call being handled that returns bytes; parsed with the host's
     strict parser, as the real transports do."""
 

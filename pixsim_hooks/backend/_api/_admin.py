@@ -13,19 +13,18 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from pixsim_hooks._exceptions import (
+from pixsim_hooks.backend._api._problems import problems
+from pixsim_hooks.fastapi import host_of
+from pixsim_hooks.host import PluginHost, PluginInfo, PluginState, enabled_plugins_from_meta
+from pixsim_hooks.plugin import (
     ConfigError,
     HookDeadlineExceeded,
     PluginCrashed,
     PluginLoadError,
     ProtocolError,
     UnknownPluginError,
+    thaw,
 )
-from pixsim_hooks._fastapi import host_of
-from pixsim_hooks._frozen import thaw
-from pixsim_hooks._host import PluginHost, PluginInfo, PluginState
-from pixsim_hooks._world import enabled_plugins_from_meta
-from pixsim_hooks.backend._api._problems import problems
 
 __all__ = ["require_admin", "router"]
 

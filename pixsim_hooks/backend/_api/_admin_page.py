@@ -28,9 +28,6 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from pixsim_hooks._exceptions import ConfigError
-from pixsim_hooks._fastapi import host_of
-from pixsim_hooks._host import PluginHost
 from pixsim_hooks.backend._api._admin import (
     Enablement,
     FailureOut,
@@ -42,6 +39,9 @@ from pixsim_hooks.backend._api._admin import (
     set_world_plugin,
     world_plugins,
 )
+from pixsim_hooks.fastapi import host_of
+from pixsim_hooks.host import PluginHost
+from pixsim_hooks.plugin import ConfigError
 
 __all__ = ["COOKIE", "SESSION_TTL", "router"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from pixsim_hooks._snapshots import GenerationRequest
 from pixsim_hooks.backend._api._deps import Service
 from pixsim_hooks.backend._api._problems import problems
 from pixsim_hooks.backend._api._schemas import GenerationCreate, GenerationOut
+from pixsim_hooks.plugin import GenerationRequest
 
 __all__ = ["router"]
 

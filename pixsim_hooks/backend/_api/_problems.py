@@ -15,11 +15,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pixsim_hooks._exceptions import ConfigError, NotFoundError, StaleWriteError
-from pixsim_hooks._fastapi import PROBLEM_MEDIA_TYPE, problem_json
 from pixsim_hooks.backend._api._schemas import Problem, ValidationProblem
+from pixsim_hooks.fastapi import PROBLEM_MEDIA_TYPE, problem_json
+from pixsim_hooks.plugin import ConfigError, NotFoundError, StaleWriteError
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "install_problem_handlers", "problem_response", "problems"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "install_problem_handlers",
+    "problem_response",
+    "problems",
+]
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response, status
 
-from pixsim_hooks._snapshots import SessionSnapshot
 from pixsim_hooks.backend._api._deps import ExpectedVersion, Service
 from pixsim_hooks.backend._api._problems import problems
 from pixsim_hooks.backend._api._schemas import (
@@ -24,6 +23,7 @@ from pixsim_hooks.backend._api._schemas import (
     SessionCreate,
     SessionOut,
 )
+from pixsim_hooks.plugin import SessionSnapshot
 
 __all__ = ["router"]
 

@@ -11,11 +11,11 @@ from typing import Annotated, cast
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from pixsim_hooks._host import PluginHost
 from pixsim_hooks.backend._api._problems import problems
 from pixsim_hooks.backend._services import GameService
 from pixsim_hooks.backend._store import SqlStorage
 from pixsim_hooks.backend.behavior import DecisionStatus, tick
+from pixsim_hooks.host import PluginHost
 
 __all__ = ["DecisionOut", "TickOut", "TickRequest", "router"]
 

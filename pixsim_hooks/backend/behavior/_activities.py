@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pixsim_hooks._behavior_types import NpcView
-from pixsim_hooks._frozen import FrozenDict, freeze
 from pixsim_hooks.backend.behavior._calls import ExtensionCalls
 from pixsim_hooks.backend.behavior._conditions import CompiledCondition, all_hold, compile_condition
 from pixsim_hooks.backend.behavior._config import Activity, BehaviorConfig, NpcState, Preferences, Requirements
 from pixsim_hooks.backend.behavior._effects import CompiledEffect, compile_effects
 from pixsim_hooks.backend.behavior._world import TickWorld
+from pixsim_hooks.plugin import FrozenDict, NpcView, freeze
 
 __all__ = ["CompiledActivity", "compile_activities", "destination", "feasible"]
 

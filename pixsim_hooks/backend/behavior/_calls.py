@@ -12,12 +12,8 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from pixsim_hooks._behavior_registry import BehaviorEntry, ExtensionKind
-from pixsim_hooks._behavior_types import EffectWriter, NpcView, StagedWrites
-from pixsim_hooks._health import Outcome
-from pixsim_hooks._host import PluginHost
-from pixsim_hooks._manifest import CORE_PLUGIN_ID
-from pixsim_hooks._world import WorldScope
+from pixsim_hooks.host import Outcome, PluginHost, WorldScope
+from pixsim_hooks.plugin import CORE_PLUGIN_ID, BehaviorEntry, EffectWriter, ExtensionKind, NpcView, StagedWrites
 
 __all__ = ["ConcurrentExtensionCalls", "ExtensionCalls"]
 

@@ -12,13 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pixsim_hooks._behavior_types import NpcView
-from pixsim_hooks._frozen import FrozenDict, freeze
 from pixsim_hooks.backend.behavior._calls import ExtensionCalls
 from pixsim_hooks.backend.behavior._config import Condition, Custom
 from pixsim_hooks.backend.behavior._world import current_world
+from pixsim_hooks.plugin import FrozenDict, NpcView, freeze
 
-__all__ = ["CORE_CONDITIONS", "CompiledCondition", "all_hold", "compile_condition", "metric_of"]
+__all__ = [
+    "CORE_CONDITIONS",
+    "CompiledCondition",
+    "all_hold",
+    "compile_condition",
+    "metric_of",
+]
 
 CompiledCondition = tuple[str, FrozenDict]
 """(evaluator id, params)."""

@@ -14,13 +14,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic.alias_generators import to_camel
 
 __all__ = [
-    "CONDITION_TYPES",
-    "DEFAULT_WEIGHTS",
     "Activity",
     "ActivityCategory",
     "BehaviorConfig",
+    "CONDITION_TYPES",
     "Condition",
     "CustomEffect",
+    "DEFAULT_WEIGHTS",
     "Effects",
     "NpcBehavior",
     "NpcState",

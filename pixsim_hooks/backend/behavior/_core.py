@@ -4,10 +4,10 @@ register theirs (first-party behaviour as plugins): ``core:<type>`` and ``effect
 
 from __future__ import annotations
 
-from pixsim_hooks._behavior_registry import ExtensionKind
-from pixsim_hooks._host import PluginHost
 from pixsim_hooks.backend.behavior._conditions import CORE_CONDITIONS
 from pixsim_hooks.backend.behavior._effects import CORE_EFFECTS
+from pixsim_hooks.host import PluginHost
+from pixsim_hooks.plugin import ExtensionKind
 
 __all__ = ["ensure_core_behavior"]
 

@@ -22,13 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pixsim_hooks._behavior_registry import BehaviorEntry, ExtensionKind
-from pixsim_hooks._behavior_types import EffectWriter, NpcView, StagedWrites
-from pixsim_hooks._exceptions import NamespaceViolation
-from pixsim_hooks._frozen import FrozenDict, freeze
-from pixsim_hooks._host import PluginHost
-from pixsim_hooks._manifest import CORE_PLUGIN_ID
-from pixsim_hooks._snapshots import NpcSnapshot
 from pixsim_hooks.backend.behavior._activities import CompiledActivity, destination, feasible
 from pixsim_hooks.backend.behavior._calls import ExtensionCalls
 from pixsim_hooks.backend.behavior._conditions import CompiledCondition
@@ -39,6 +32,19 @@ from pixsim_hooks.backend.behavior._routine import CompiledRoutine, Route
 from pixsim_hooks.backend.behavior._scoring import SUGGESTED_BASE_WEIGHT, Weights, builtin_factors, choose, combine
 from pixsim_hooks.backend.behavior._tiers import SimulationPlan, is_due, select_due, tier_of
 from pixsim_hooks.backend.behavior._world import TickWorld, using_world
+from pixsim_hooks.host import PluginHost
+from pixsim_hooks.plugin import (
+    CORE_PLUGIN_ID,
+    BehaviorEntry,
+    EffectWriter,
+    ExtensionKind,
+    FrozenDict,
+    NamespaceViolation,
+    NpcSnapshot,
+    NpcView,
+    StagedWrites,
+    freeze,
+)
 
 __all__ = ["NpcRun", "TickRun"]
 

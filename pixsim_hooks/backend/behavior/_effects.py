@@ -14,16 +14,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pixsim_hooks._behavior_types import EffectWriter, NpcView, StagedWrites
-from pixsim_hooks._capabilities import checked_json
-from pixsim_hooks._exceptions import NamespaceViolation
-from pixsim_hooks._frozen import FrozenDict, freeze, thaw
-from pixsim_hooks._manifest import CORE_PLUGIN_ID
-from pixsim_hooks._snapshots import SessionChange, SessionSnapshot
 from pixsim_hooks.backend.behavior._config import Effects, NpcState
 from pixsim_hooks.backend.behavior._world import current_world
+from pixsim_hooks.plugin import (
+    CORE_PLUGIN_ID,
+    EffectWriter,
+    FrozenDict,
+    NamespaceViolation,
+    NpcView,
+    SessionChange,
+    SessionSnapshot,
+    StagedWrites,
+    checked_json,
+    freeze,
+    thaw,
+)
 
-__all__ = ["CORE_EFFECTS", "ENERGY_EFFECT", "CompiledEffect", "CoreEffectWriter", "TickChange", "compile_effects"]
+__all__ = [
+    "CORE_EFFECTS",
+    "CompiledEffect",
+    "CoreEffectWriter",
+    "ENERGY_EFFECT",
+    "TickChange",
+    "compile_effects",
+]
 
 CompiledEffect = tuple[str, FrozenDict]
 """(effect type, params)."""

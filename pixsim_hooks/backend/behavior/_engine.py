@@ -14,10 +14,6 @@ import math
 import random
 from collections.abc import Awaitable, Callable
 
-from pixsim_hooks._exceptions import NotFoundError, StaleWriteError
-from pixsim_hooks._host import PluginHost
-from pixsim_hooks._snapshots import NpcSnapshot, SessionChange, SessionSnapshot
-from pixsim_hooks._storage import Storage
 from pixsim_hooks.backend.behavior._activities import compile_activities
 from pixsim_hooks.backend.behavior._calls import ExtensionCalls
 from pixsim_hooks.backend.behavior._config import NpcBehavior
@@ -29,8 +25,10 @@ from pixsim_hooks.backend.behavior._report import TickReport
 from pixsim_hooks.backend.behavior._routine import CompiledRoutine
 from pixsim_hooks.backend.behavior._tiers import simulation_plan
 from pixsim_hooks.backend.behavior._world import TickWorld, roles_of
+from pixsim_hooks.host import PluginHost
+from pixsim_hooks.plugin import NotFoundError, NpcSnapshot, SessionChange, SessionSnapshot, StaleWriteError, Storage
 
-__all__ = ["MAX_ATTEMPTS", "ApplyChange", "tick"]
+__all__ = ["ApplyChange", "MAX_ATTEMPTS", "tick"]
 
 MAX_ATTEMPTS = 5
 ApplyChange = Callable[[int, SessionChange], Awaitable[SessionSnapshot]]

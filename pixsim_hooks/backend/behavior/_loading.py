@@ -13,9 +13,6 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pixsim_hooks._exceptions import ConfigError
-from pixsim_hooks._frozen import thaw
-from pixsim_hooks._snapshots import NpcSnapshot, SessionSnapshot
 from pixsim_hooks.backend.behavior._config import (
     BEHAVIOR_VERSION,
     CONDITION_TYPES,
@@ -24,6 +21,7 @@ from pixsim_hooks.backend.behavior._config import (
     NpcState,
     Preferences,
 )
+from pixsim_hooks.plugin import ConfigError, NpcSnapshot, SessionSnapshot, thaw
 
 __all__ = [
     "V1_CATEGORIES",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pixsim_hooks._frozen import FrozenDict, freeze
 from pixsim_hooks.backend.behavior._config import Preferences
+from pixsim_hooks.plugin import FrozenDict, freeze
 
 __all__ = ["merge_preferences", "preferences_json"]
 

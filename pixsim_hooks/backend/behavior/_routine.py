@@ -15,15 +15,21 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pixsim_hooks._behavior_types import NpcView
 from pixsim_hooks.backend.behavior._calls import ExtensionCalls
 from pixsim_hooks.backend.behavior._conditions import CompiledCondition, all_hold, compile_condition
 from pixsim_hooks.backend.behavior._config import Routine, RoutineNode
 from pixsim_hooks.backend.behavior._effects import CompiledEffect, compile_effects
 from pixsim_hooks.backend.behavior._scoring import choose
 from pixsim_hooks.backend.behavior._world import DAY_SECONDS
+from pixsim_hooks.plugin import NpcView
 
-__all__ = ["MAX_HOPS", "CompiledEdge", "CompiledRoutine", "NodeEntry", "Route"]
+__all__ = [
+    "CompiledEdge",
+    "CompiledRoutine",
+    "MAX_HOPS",
+    "NodeEntry",
+    "Route",
+]
 
 MAX_HOPS = 8
 

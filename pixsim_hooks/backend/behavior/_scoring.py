@@ -33,9 +33,9 @@ from pixsim_hooks.backend.behavior._config import Activity, NpcState, Preference
 from pixsim_hooks.backend.behavior._world import TickWorld
 
 __all__ = [
+    "Factors",
     "SUGGESTED_BASE_WEIGHT",
     "WEIGHT_NAMES",
-    "Factors",
     "Weights",
     "blend",
     "builtin_factors",

@@ -24,16 +24,22 @@ from typing import Any
 
 import structlog
 
-from pixsim_hooks._behavior_types import NpcView
-from pixsim_hooks._exceptions import ConfigError
-from pixsim_hooks._health import Outcome
-from pixsim_hooks._host import PluginHost
 from pixsim_hooks.backend.behavior._calls import ExtensionCalls
 from pixsim_hooks.backend.behavior._conditions import CompiledCondition, all_hold, compile_condition
 from pixsim_hooks.backend.behavior._config import NpcState, PartialSimulationConfig, PriorityRule, Tier
 from pixsim_hooks.backend.behavior._loading import validate
+from pixsim_hooks.host import Outcome, PluginHost
+from pixsim_hooks.plugin import ConfigError, NpcView
 
-__all__ = ["DEFAULT_TIER", "SimulationPlan", "is_due", "resolve_plan", "select_due", "simulation_plan", "tier_of"]
+__all__ = [
+    "DEFAULT_TIER",
+    "SimulationPlan",
+    "is_due",
+    "resolve_plan",
+    "select_due",
+    "simulation_plan",
+    "tier_of",
+]
 
 log = structlog.get_logger(__name__)
 DEFAULT_TIER = Tier(id="default", tick_frequency_seconds=0, detail_level="full")

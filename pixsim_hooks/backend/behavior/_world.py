@@ -14,11 +14,17 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from pixsim_hooks._snapshots import LocationSnapshot, NpcSnapshot, SessionSnapshot, WorldSnapshot
-from pixsim_hooks._world import WorldScope
 from pixsim_hooks.backend.behavior._config import BehaviorConfig
+from pixsim_hooks.host import WorldScope
+from pixsim_hooks.plugin import LocationSnapshot, NpcSnapshot, SessionSnapshot, WorldSnapshot
 
-__all__ = ["DAY_SECONDS", "TickWorld", "current_world", "time_of_day", "using_world"]
+__all__ = [
+    "DAY_SECONDS",
+    "TickWorld",
+    "current_world",
+    "time_of_day",
+    "using_world",
+]
 
 DAY_SECONDS = 86_400
 # Hour boundaries of the four parts of the day: morning 06-12, afternoon 12-18, evening 18-22, night 22-06.

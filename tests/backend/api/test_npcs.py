@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from pixsim_hooks._events import NpcSpawned
+from pixsim_hooks import NpcSpawned
 from tests.backend.conftest import Recorder, post_ok
 
 

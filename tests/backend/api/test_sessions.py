@@ -5,13 +5,7 @@ from typing import Any
 
 import httpx
 
-from pixsim_hooks._events import (
-    InteractionExecuted,
-    LocationChanged,
-    SessionCreated,
-    SessionUpdated,
-    WorldTimeAdvanced,
-)
+from pixsim_hooks import InteractionExecuted, LocationChanged, SessionCreated, SessionUpdated, WorldTimeAdvanced
 from tests.backend.conftest import Recorder, post_ok
 
 JSON = dict[str, Any]

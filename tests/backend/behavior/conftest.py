@@ -8,18 +8,11 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks import (
-    NpcSnapshot,
-    PluginHost,
-    PluginManifest,
-    SessionChange,
-    SessionSnapshot,
-    Settings,
-    WorldSnapshot,
-    create_host,
-)
+from pixsim_hooks import NpcSnapshot, PluginManifest, SessionSnapshot, WorldSnapshot
 from pixsim_hooks.backend import SqlStorage
 from pixsim_hooks.backend.behavior import TickReport, tick
+from pixsim_hooks.host import PluginHost, Settings, create_host
+from pixsim_hooks.plugin import SessionChange
 
 HOUR = 3600.0
 

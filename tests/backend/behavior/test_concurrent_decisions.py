@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from contrib_plugins import inventory, romance, weather
-from pixsim_hooks import PluginHost, Settings, create_host
-from pixsim_hooks._loading import ProcessPlugin
 from pixsim_hooks.backend import SqlStorage
 from pixsim_hooks.backend.behavior import tick
 from pixsim_hooks.backend.behavior._calls import ExtensionCalls
+from pixsim_hooks.host import PluginHost, Settings, create_host
+from pixsim_hooks.runtime import ProcessPlugin
 
 RAIN = [{"type": "custom", "evaluatorId": "plugin:weather:is_raining"}]
 GIFT = [{"type": "effect:plugin:inventory:give_item", "params": {"item": "fish", "count": 1}}]

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks import ExtensionKind, SessionChange, hookimpl
+from pixsim_hooks import hookimpl
+from pixsim_hooks.plugin import ExtensionKind, SessionChange
 from tests.backend.behavior.conftest import HOUR, MakeScene, Scene, activity, all_day, behavior, manifest, npc_meta
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks import ConfigError, NotFoundError, SessionChange, SessionSnapshot, StaleWriteError
+from pixsim_hooks import ConfigError, NotFoundError, SessionSnapshot, StaleWriteError
 from pixsim_hooks.backend.behavior import MAX_ATTEMPTS, tick
+from pixsim_hooks.plugin import SessionChange
 from tests.backend.behavior.conftest import HOUR, MakeScene, Scene, activity, all_day, behavior, npc_meta
 
 THREE_WAY = behavior(

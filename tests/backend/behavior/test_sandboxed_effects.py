@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks import ProcessPlugin, Settings, create_host
 from pixsim_hooks.backend import SqlStorage
 from pixsim_hooks.backend.behavior import tick
+from pixsim_hooks.host import Settings, create_host
+from pixsim_hooks.runtime import ProcessPlugin
 
 
 def world_meta(attack: str) -> dict[str, Any]:
@@ -43,7 +44,7 @@ async def test_an_attacking_sandboxed_effect_applies_nothing_and_the_tick_goes_o
     host = create_host(
         Settings(hook_deadline_ms=500),
         storage=storage,
-        plugins=[ProcessPlugin("tests.core.hostile_plugins:Scribbler")],
+        plugins=[ProcessPlugin("tests.runtime.hostile_plugins:Scribbler")],
         entry_points=[],
     )
     await host.load()

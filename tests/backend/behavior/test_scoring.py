@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from pixsim_hooks import NpcSnapshot, SessionSnapshot, WorldScope, WorldSnapshot
+from pixsim_hooks import NpcSnapshot, SessionSnapshot, WorldSnapshot
 from pixsim_hooks.backend.behavior._config import Activity, BehaviorConfig, NpcState, Preferences, ScoringConfig
 from pixsim_hooks.backend.behavior._scoring import Factors, Weights, blend, builtin_factors, choose, combine
 from pixsim_hooks.backend.behavior._world import TickWorld
+from pixsim_hooks.host import WorldScope
 from tests.backend.behavior.conftest import CATEGORIES
 
 EVENING = 19 * 3600.0

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pixsim_hooks import EffectWriter, PluginState, SessionUpdated, Settings, WorldTimeAdvanced, hookimpl
+from pixsim_hooks import EffectWriter, SessionUpdated, WorldTimeAdvanced, hookimpl
 from pixsim_hooks.backend import create_app
+from pixsim_hooks.host import PluginState, Settings
 from tests.backend.behavior.conftest import activity, all_day, behavior, manifest
 from tests.backend.conftest import Recorder
 

@@ -1,0 +1,183 @@
+"""Finding plugins and deciding, before any plugin code runs, which of them may load and in what order."""
+
+from __future__ import annotations
+
+import graphlib
+import importlib.metadata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from pixsim_hooks.host._settings import Settings
+from pixsim_hooks.plugin import (
+    DependencyError,
+    Isolation,
+    ManifestError,
+    PluginLoadError,
+    PluginManifest,
+    Trust,
+    parse_manifest,
+)
+from pixsim_hooks.runtime import ProcessPlugin, RemotePlugin
+
+__all__ = [
+    "Candidate",
+    "ENTRY_POINT_GROUP",
+    "ISOLATED_ENTRY_POINT_GROUP",
+    "dependency_order",
+    "discover",
+    "effective_isolation",
+    "isolate",
+    "policy_refusal",
+]
+
+ENTRY_POINT_GROUP = "pixsim_hooks.plugins"
+ISOLATED_ENTRY_POINT_GROUP = "pixsim_hooks.isolated_plugins"
+"""Entry points of plugins to run in a sandboxed child process: their value is never imported by the host."""
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A plugin found by discovery: its source, its object and manifest — or why it cannot load."""
+
+    source: str
+    obj: object | None = None
+    manifest: PluginManifest | None = None
+    error: PluginLoadError | None = None
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id if self.manifest is not None else self.source
+
+
+def discover(
+    explicit: Iterable[object], entry_points: Iterable[importlib.metadata.EntryPoint] | None
+) -> list[Candidate]:
+    """Explicitly given plugin objects first, then the ``pixsim_hooks.plugins`` entry points, then the
+    ``pixsim_hooks.isolated_plugins`` ones (as :class:`ProcessPlugin`, not imported)."""
+    if entry_points is None:
+        entry_points = [
+            *importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+            *importlib.metadata.entry_points(group=ISOLATED_ENTRY_POINT_GROUP),
+        ]
+    found = [_candidate(f"explicit:{_name_of(obj)}", obj) for obj in explicit]
+    for ep in entry_points:
+        if ep.group == ISOLATED_ENTRY_POINT_GROUP:
+            found.append(_candidate(ep.name, ProcessPlugin(ep.value)))
+            continue
+        try:
+            obj = ep.load()
+        except Exception as exc:  # an import error quarantines this plugin only
+            err = PluginLoadError(f"plugin {ep.name!r}: import of {ep.value!r} failed: {_describe(exc)}")
+            err.plugin_id = ep.name
+            found.append(Candidate(ep.name, error=err))
+            continue
+        found.append(_candidate(ep.name, obj))
+    return found
+
+
+def _candidate(source: str, obj: object) -> Candidate:
+    if isinstance(obj, ProcessPlugin):  # its manifest comes from the child's welcome
+        return Candidate(f"process:{obj.label}", obj)
+    if isinstance(obj, RemotePlugin):
+        try:
+            manifest = parse_manifest(obj.manifest, source=source)
+        except ManifestError as exc:
+            return Candidate(exc.plugin_id or source, obj, error=PluginLoadError(str(exc), plugin_id=exc.plugin_id))
+        return Candidate(manifest.id, obj, manifest)
+    if isinstance(obj, type):  # a plugin class: one instance per host
+        try:
+            obj = obj()
+        except Exception as exc:
+            return Candidate(source, error=PluginLoadError(f"plugin {source!r}: instantiation failed: {exc}"))
+    raw: Any = getattr(obj, "manifest", None)
+    if raw is None:
+        return Candidate(source, obj, error=PluginLoadError(f"plugin {source!r} has no `manifest` attribute"))
+    try:
+        return Candidate(source, obj, parse_manifest(raw, source=source))
+    except ManifestError as exc:
+        err = PluginLoadError(str(exc), plugin_id=exc.plugin_id)
+        return Candidate(exc.plugin_id or source, obj, error=err)
+
+
+def _name_of(obj: object) -> str:
+    return str(getattr(obj, "__name__", None) or type(obj).__name__)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def policy_refusal(manifest: PluginManifest, settings: Settings, isolation: Isolation | None = None) -> str | None:
+    """Why settings or the trust rule forbid loading this plugin here, or None. ``isolation`` is how the host will
+    actually run it (a plugin may always be run more isolated than its manifest asks, never less)."""
+    pid = manifest.id
+    if pid in settings.plugins_deny:
+        return "denied by PIXSIM_PLUGINS_DENY"
+    if settings.plugins_allow is not None and pid not in settings.plugins_allow:
+        return "not in PIXSIM_PLUGINS_ALLOW"
+    trust = manifest.trust
+    if settings.plugins_trusted is not None and pid not in settings.plugins_trusted:
+        trust = Trust.COMMUNITY  # the operator has not vouched for this plugin: its own claim does not count
+    if (isolation or manifest.isolation) is Isolation.IN_PROCESS and trust is Trust.COMMUNITY:
+        return (
+            "community plugins are never run in-process (in-process proxies stop mistakes, not malice); "
+            "declare isolation 'process' or 'remote'"
+        )
+    return None
+
+
+def dependency_order(manifests: Mapping[str, PluginManifest]) -> tuple[list[str], dict[str, DependencyError]]:
+    """Order plugins dependencies-first. Plugins with missing or cyclic dependencies are returned as errors."""
+    errors: dict[str, DependencyError] = {}
+    for pid, manifest in manifests.items():
+        missing = [d for d in manifest.dependencies if d not in manifests]
+        if missing:
+            errors[pid] = DependencyError(f"plugin {pid!r}: missing dependencies {missing}", plugin_id=pid)
+    graph = {pid: set(m.dependencies) & manifests.keys() for pid, m in manifests.items()}
+    while True:  # each round takes one cycle out: its members are refused, the rest is ordered again
+        try:
+            return list(graphlib.TopologicalSorter(graph).static_order()), errors
+        except graphlib.CycleError as exc:
+            path: list[str] = exc.args[1]
+            for pid in set(path):
+                errors[pid] = DependencyError(f"plugin {pid!r}: dependency cycle {' -> '.join(path)}", plugin_id=pid)
+            graph = {pid: deps - set(path) for pid, deps in graph.items() if pid not in path}
+
+
+def target_of(obj: object) -> str:
+    """``module:attr`` of an already imported plugin object (a module, a class or a module-level instance)."""
+    if isinstance(obj, ModuleType):
+        return obj.__name__
+    if isinstance(obj, type):
+        return f"{obj.__module__}:{obj.__qualname__}"
+    module = type(obj).__module__
+    for name, value in vars(__import__(module, fromlist=["_"])).items():
+        if value is obj:
+            return f"{module}:{name}"
+    raise PluginLoadError(f"plugin object {obj!r} cannot be found again by module:attr to run in a child process")
+
+
+def isolate(candidate: Candidate) -> None:
+    """An in-process plugin object whose manifest asks for process or remote isolation is not run in-process:
+    it is replaced by the descriptor that runs it as it asks."""
+    manifest, obj = candidate.manifest, candidate.obj
+    if candidate.error is not None or manifest is None or isinstance(obj, ProcessPlugin | RemotePlugin):
+        return
+    if manifest.isolation is Isolation.PROCESS:
+        try:
+            candidate.obj = ProcessPlugin(target_of(obj), manifest.process)
+        except PluginLoadError as exc:
+            candidate.error = exc
+    elif manifest.isolation is Isolation.REMOTE:
+        candidate.obj = RemotePlugin(manifest)
+
+
+def effective_isolation(candidate: Candidate) -> Isolation | None:
+    """How the host will run this candidate, when it differs from in-process."""
+    if isinstance(candidate.obj, ProcessPlugin):
+        return Isolation.PROCESS
+    if isinstance(candidate.obj, RemotePlugin):
+        return Isolation.REMOTE
+    return None

@@ -1,0 +1,95 @@
+"""Settings from the environment (``PIXSIM_`` prefix) — the only place plugin configuration lives besides JSON.
+
+Lists take comma-separated values: ``PIXSIM_PLUGINS_DENY=stealth,audit``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pixsim_hooks.runtime import RuntimeLimits
+
+__all__ = ["Settings"]
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+
+
+class Settings(BaseSettings):
+    """Host and backend settings. Every field reads ``PIXSIM_<FIELD>`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PIXSIM_", extra="ignore", frozen=True)
+
+    # -- plugin host
+    plugins_allow: CsvList | None = Field(
+        default=None, description="When set, only these plugin ids may load (others are quarantined)."
+    )
+    plugins_deny: CsvList = Field(default_factory=list, description="Plugin ids that never load; wins over allow.")
+    plugins_disabled: CsvList = Field(
+        default_factory=list, description="Plugins that load but start globally disabled."
+    )
+    plugins_trusted: CsvList | None = Field(
+        default=None,
+        description="When set, only these plugin ids may claim trust first_party/partner; others count as community.",
+    )
+    hook_deadline_ms: float = Field(default=2000.0, gt=0, description="Deadline of one hook call, all impls.")
+    tracing: bool = Field(default=False, description="Open an OpenTelemetry span per hook call.")
+    otel_exporter: str = Field(
+        default="none",
+        pattern="^(none|console|otlp)$",
+        description="Where traces and metrics are pushed; with none (and no prometheus) the SDK is not even imported.",
+    )
+    # A switch beside otel_exporter, not one of its values: Prometheus pulls metrics only, so an operator can keep
+    # pushing traces (otlp) and still be scraped.
+    prometheus: bool = Field(
+        default=False,
+        description="Serve GET /metrics for a Prometheus scrape, beside any exporter (extra pixsim-hooks[prometheus]).",
+    )
+    health_window_s: float = Field(default=60.0, gt=0, description="Sliding window of plugin error rates.")
+    breaker_threshold: int = Field(default=5, ge=1, description="Failures in the window that open a plugin's breaker.")
+    breaker_window_s: float = Field(default=60.0, gt=0, description="Window the breaker counts failures in.")
+    breaker_cooldown_s: float = Field(default=30.0, gt=0, description="Open time before a breaker half-opens.")
+    # -- backend
+    sandbox_max_message_bytes: int = Field(
+        default=1 << 20, ge=4096, description="Largest protocol message an out-of-process plugin may send or receive."
+    )
+    sandbox_spin_us: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="How long a plugin process polls for the next call before it sleeps (halves round trips).",
+    )
+    sandbox_crash_limit: int = Field(default=3, ge=1, description="Crashes within the window that quarantine it.")
+    sandbox_crash_window_s: float = Field(default=300.0, gt=0, description="Window of the crash-loop rule.")
+    remote_event_queue: int = Field(default=1000, ge=1, description="Queued events per remote plugin (oldest dropped).")
+    gc_freeze: bool = Field(
+        default=False,
+        description="Move the start-up heap out of the garbage collector's reach once the app has started (gc.freeze): "
+        "full collections then skip it. `pixsim-hooks serve` turns it on; tests, which build many apps, leave it off.",
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./pixsim.sqlite3",
+        description="SQLAlchemy async URL (SQLite or asyncpg).",
+    )
+    admin_token: str | None = Field(default=None, description="Bearer token of the admin API; unset = admin off.")
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+
+    def runtime_limits(self) -> RuntimeLimits:
+        """What out-of-process plugins run under, from these settings."""
+        return RuntimeLimits(
+            deadline_s=self.hook_deadline_ms / 1000,
+            max_message_bytes=self.sandbox_max_message_bytes,
+            spin_us=self.sandbox_spin_us,
+            crash_limit=self.sandbox_crash_limit,
+            crash_window_s=self.sandbox_crash_window_s,
+            event_queue=self.remote_event_queue,
+        )

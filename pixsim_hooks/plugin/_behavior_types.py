@@ -1,0 +1,172 @@
+"""What the NPC behavior engine hands to plugins' conditions, effects and scoring factors.
+
+- a condition evaluator is ``fn(ctx, params, view) -> bool`` (a coroutine is awaited; any non-``bool`` result,
+  however truthy, counts as False);
+- an effect handler is ``fn(ctx, params, view, writer) -> None`` and writes only through its :class:`EffectWriter`
+  (``set_flag``, ``adjust_relationship``; ``get_flag`` reads a flag of its own as the tick has it so far);
+- a scoring factor is ``fn(ctx, activity, view) -> float``, a multiplier (non-finite, negative or non-numbers count
+  as the neutral 1.0 and are recorded against the plugin).
+
+``view`` is an :class:`NpcView`: read-only data for one NPC's decision. ``params`` and ``activity`` are read-only
+mappings of the world's JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pixsim_hooks.plugin._capabilities import RELATIONSHIP_METRICS, checked_json, namespaced_key
+from pixsim_hooks.plugin._exceptions import NamespaceViolation, PermissionDenied
+from pixsim_hooks.plugin._frozen import FrozenDict, freeze
+from pixsim_hooks.plugin._manifest import CORE_PLUGIN_ID
+from pixsim_hooks.plugin._snapshots import NpcSnapshot, SessionSnapshot
+
+__all__ = ["EffectWriter", "MAX_RELATIONSHIP_DELTA", "NpcView", "StagedWrites"]
+
+MAX_RELATIONSHIP_DELTA = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class NpcView:
+    """Read-only data for one NPC decision.
+
+    ``state`` is the NPC's session state (``flags.npcs["npc:<id>"].state``: ``energy``, ``currentActivityId``,
+    ``moodState``, ...), ``preferences`` its merged preferences (routine defaults → NPC → session override),
+    ``world_meta`` the world's ``meta``. ``session`` is the session as the tick found it. ``time_of_day`` is one of
+    ``morning``, ``afternoon``, ``evening``, ``night``.
+    """
+
+    world_id: int
+    npc: NpcSnapshot
+    session: SessionSnapshot
+    world_meta: Mapping[str, Any]
+    state: Mapping[str, Any]
+    preferences: Mapping[str, Any]
+    world_time: float
+    time_of_day: str
+
+    def __post_init__(self) -> None:
+        # freeze() returns FrozenDicts as they are, so the engine's already-frozen data costs nothing here.
+        for name in ("world_meta", "state", "preferences"):
+            object.__setattr__(self, name, freeze(getattr(self, name)))
+
+    @property
+    def npc_key(self) -> str:
+        """``"npc:<id>"``: the NPC's key in ``session.relationships`` and ``flags.npcs``."""
+        return f"npc:{self.npc.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedWrites:
+    """What one effect call staged: full flag keys → values, and ``"npc:<id>"`` → metric → summed delta."""
+
+    flags: Mapping[str, Any] = field(default_factory=FrozenDict)
+    relationships: Mapping[str, Mapping[str, float]] = field(default_factory=FrozenDict)
+
+
+def _json_value(value: Any) -> Any:
+    """``checked_json(value)``, with a fast path for plain scalars (most flag values; effects run per decision)."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int:
+        return value
+    if kind is float and math.isfinite(value):
+        return value
+    if kind is str and len(value) <= _SHORT_TEXT:
+        return value
+    return checked_json(value)
+
+
+_SHORT_TEXT = 4096  # a str this short is within the 64 KiB JSON cap even if every character needed escaping
+
+
+class EffectWriter:
+    """Stages the writes of one effect-handler call; the engine applies them only if the handler returned
+    without raising, so a failing effect leaves no partial write. Once the call is over the writer refuses use.
+
+    Flag keys are namespaced to the handler's plugin (``"items"`` → ``plugin:<id>:items``); a key in another
+    plugin's namespace raises :class:`~pixsim_hooks.NamespaceViolation`. Values must be finite JSON.
+    Built by the engine (one per call); a writer a plugin builds itself is applied nowhere.
+    """
+
+    __slots__ = ("_closed", "_flags", "_on_denied", "_plugin_id", "_read", "_relationships")
+
+    def __init__(
+        self,
+        plugin_id: str,
+        *,
+        read: Callable[[str], Any] | None = None,
+        on_denied: Callable[[PermissionDenied], None] | None = None,
+    ) -> None:
+        self._plugin_id = plugin_id
+        self._read = read
+        self._on_denied = on_denied
+        self._flags: dict[str, Any] = {}
+        self._relationships: dict[str, dict[str, float]] = {}
+        self._closed = False
+
+    @property
+    def plugin_id(self) -> str:
+        return self._plugin_id
+
+    def set_flag(self, key: str, value: Any) -> None:
+        """Stage ``flags["plugin:<id>:<key>"] = value``."""
+        self._check_open()
+        self._flags[self._key(key, "set_flag")] = _json_value(value)
+
+    def get_flag(self, key: str, default: Any = None) -> Any:
+        """One of the plugin's own flags as this tick has it so far (earlier effects' writes included)."""
+        self._check_open()
+        full = self._key(key, "get_flag")
+        if full in self._flags:
+            return freeze(self._flags[full])
+        value = self._read(full) if self._read is not None else None
+        return default if value is None else freeze(value)
+
+    def adjust_relationship(self, npc_key: str, metric: str, delta: float) -> None:
+        """Stage ``relationships[npc_key][metric] += delta`` (``npc_key`` is ``"npc:<id>"``, |delta| <= 100)."""
+        self._check_open()
+        if not isinstance(npc_key, str) or not npc_key.startswith("npc:") or not npc_key[4:].isdigit():
+            raise ValueError("npc_key must look like 'npc:<id>'")
+        if metric not in RELATIONSHIP_METRICS:
+            raise ValueError(f"metric must be one of {sorted(RELATIONSHIP_METRICS)}")
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not math.isfinite(delta):
+            raise ValueError("delta must be a finite number")
+        if abs(delta) > MAX_RELATIONSHIP_DELTA:
+            raise ValueError(f"delta must be between -{MAX_RELATIONSHIP_DELTA:g} and {MAX_RELATIONSHIP_DELTA:g}")
+        metrics = self._relationships.setdefault(npc_key, {})
+        metrics[metric] = metrics.get(metric, 0.0) + float(delta)
+
+    def seal(self) -> StagedWrites:
+        """End the call: the writer refuses further use; returns what it staged (engine side).
+
+        Read-only views over the staged values: those are the writer's own normalised copies, which the plugin
+        never held, so no deep copy is needed (this runs once per effect call)."""
+        self._closed = True
+        relationships = {key: MappingProxyType(metrics) for key, metrics in self._relationships.items()}
+        return StagedWrites(MappingProxyType(self._flags), MappingProxyType(relationships))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this EffectWriter belonged to an effect call that has returned; it is closed")
+
+    def _key(self, key: str, member: str) -> str:
+        if self._plugin_id == CORE_PLUGIN_ID:
+            raise PermissionError("core effects write flags through their own writer")
+        try:
+            return namespaced_key(self._plugin_id, key, capability="effect", member=member)
+        except NamespaceViolation as exc:
+            if self._on_denied is not None:
+                self._on_denied(exc)
+            raise
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<EffectWriter plugin={self._plugin_id!r} {state}>"

@@ -1,0 +1,229 @@
+"""Capability facades: the host-side objects behind ``ctx.world``, ``ctx.session``, ``ctx.npc``, ``ctx.generation``.
+
+Each facade is bound to one plugin id when the host builds the plugin's context, so identity never comes from
+arguments. Reads return immutable snapshots; writes check namespace and world enablement, then go through the
+store as one atomic, version-checked change. Plugins never see these objects: they reach them through
+capability proxies whose allowlists come from the plugin's permissions (see :mod:`pixsim_hooks.plugin._permissions`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from pixsim_hooks.plugin._exceptions import NamespaceViolation, NotFoundError
+from pixsim_hooks.plugin._snapshots import (
+    GenerationRequest,
+    GenerationSnapshot,
+    LocationSnapshot,
+    NpcSnapshot,
+    SessionChange,
+    SessionSnapshot,
+    WorldSnapshot,
+)
+from pixsim_hooks.plugin._storage import Storage
+
+__all__ = [
+    "GenerationCapability",
+    "LogCapability",
+    "MAX_VALUE_BYTES",
+    "NpcCapability",
+    "RELATIONSHIP_METRICS",
+    "SessionCapability",
+    "WorldCapability",
+    "WorldCheck",
+    "checked_json",
+    "namespaced_key",
+]
+
+RELATIONSHIP_METRICS = frozenset({"affinity", "trust", "chemistry", "tension"})
+MAX_VALUE_BYTES = 64 * 1024
+
+WorldCheck = Callable[[str, int], Awaitable[None]]
+"""``check(plugin_id, world_id)`` raises PluginNotEnabled unless the plugin may act on that world now."""
+
+
+def namespaced_key(plugin_id: str, key: str, *, capability: str = "session", member: str = "set_flag") -> str:
+    """``"x"`` → ``"plugin:<id>:x"``; a key already in the plugin's own namespace is kept; any other is refused."""
+    if not isinstance(key, str) or not key or len(key) > 200:
+        raise ValueError("a flag key must be a non-empty string of at most 200 characters")
+    own = f"plugin:{plugin_id}:"
+    if key.startswith(own):
+        if len(key) == len(own):
+            raise ValueError("a flag key must name something after the namespace")
+        return key
+    if key.startswith("plugin:"):  # another plugin's namespace (red-team item 19)
+        raise NamespaceViolation(plugin_id, capability, member, key)
+    return own + key
+
+
+def checked_json(value: Any) -> Any:
+    """Refuse values that are not plain, finite JSON or that exceed the size cap; return a normalised copy."""
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"value is not plain finite JSON: {exc}") from None
+    if len(text) > MAX_VALUE_BYTES:
+        raise ValueError(f"value is larger than {MAX_VALUE_BYTES} bytes of JSON")
+    return json.loads(text)
+
+
+class WorldCapability:
+    """``ctx.world`` — read worlds and their locations (``world:read``)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    async def get_world(self, world_id: int) -> WorldSnapshot | None:
+        return await self._storage.worlds.get_world(world_id)
+
+    async def get_location(self, location_id: int) -> LocationSnapshot | None:
+        return await self._storage.worlds.get_location(location_id)
+
+    async def list_locations(self, world_id: int) -> tuple[LocationSnapshot, ...]:
+        return await self._storage.worlds.list_locations(world_id)
+
+
+class NpcCapability:
+    """``ctx.npc`` — read NPCs (``npc:read``)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    async def get_npc(self, npc_id: int) -> NpcSnapshot | None:
+        return await self._storage.npcs.get_npc(npc_id)
+
+    async def list_npcs(self, world_id: int) -> tuple[NpcSnapshot, ...]:
+        return await self._storage.npcs.list_npcs(world_id)
+
+
+class SessionCapability:
+    """``ctx.session`` — read sessions (``session:read``); write the plugin's own flags and relationship metrics
+    (``session:write``), only in worlds that have enabled the plugin."""
+
+    def __init__(
+        self,
+        plugin_id: str,
+        storage: Storage,
+        check_world: WorldCheck,
+        report: Callable[[NamespaceViolation], None],
+    ) -> None:
+        self._plugin_id = plugin_id
+        self._storage = storage
+        self._check_world = check_world
+        self._report = report
+
+    def _key(self, key: str, member: str) -> str:
+        try:
+            return namespaced_key(self._plugin_id, key, member=member)
+        except NamespaceViolation as exc:
+            self._report(exc)
+            raise
+
+    async def get_session(self, session_id: int) -> SessionSnapshot | None:
+        return await self._storage.sessions.get_session(session_id)
+
+    async def get_flag(self, session_id: int, key: str, default: Any = None) -> Any:
+        """Read one of the plugin's own flags (``key`` is namespaced like in :meth:`set_flag`)."""
+        full = self._key(key, "get_flag")
+        session = await self._require(session_id)
+        return session.flags.get(full, default)
+
+    async def set_flag(self, session_id: int, key: str, value: Any) -> SessionSnapshot:
+        """Set ``flags["plugin:<id>:<key>"]`` atomically. Values must be finite JSON under 64 KiB."""
+        full = self._key(key, "set_flag")
+        return await self._write(session_id, SessionChange(set_flags={full: checked_json(value)}))
+
+    async def set_flags(
+        self, session_id: int, values: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> SessionSnapshot:
+        """Set several of the plugin's flags in one atomic write.
+
+        With ``expected_version`` the write applies only if the session is still at that version (else
+        StaleWriteError, nothing written): read, compute, write back — a compare-and-set without lost updates.
+        """
+        if not isinstance(values, Mapping) or not values:
+            raise ValueError("values must be a non-empty mapping of flag keys to values")
+        staged = {self._key(key, "set_flags"): checked_json(value) for key, value in values.items()}
+        return await self._write(session_id, SessionChange(set_flags=staged, expected_version=expected_version))
+
+    async def delete_flag(self, session_id: int, key: str) -> SessionSnapshot:
+        full = self._key(key, "delete_flag")
+        return await self._write(session_id, SessionChange(delete_flags=(full,)))
+
+    async def adjust_relationship(self, session_id: int, npc_key: str, metric: str, delta: float) -> SessionSnapshot:
+        """Add ``delta`` (finite, at most 100 in size) to ``relationships[npc_key][metric]``."""
+        if not isinstance(npc_key, str) or not npc_key.startswith("npc:") or not npc_key[4:].isdigit():
+            raise ValueError("npc_key must look like 'npc:<id>'")
+        if metric not in RELATIONSHIP_METRICS:
+            raise ValueError(f"metric must be one of {sorted(RELATIONSHIP_METRICS)}")
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not math.isfinite(delta):
+            raise ValueError("delta must be a finite number")
+        if abs(delta) > 100:
+            raise ValueError("delta must be between -100 and 100")
+        change = SessionChange(relationship_deltas={npc_key: {metric: float(delta)}})
+        return await self._write(session_id, change)
+
+    async def _require(self, session_id: int) -> SessionSnapshot:
+        session = await self._storage.sessions.get_session(session_id)
+        if session is None:
+            raise NotFoundError(f"session {session_id} does not exist")
+        return session
+
+    async def _write(self, session_id: int, change: SessionChange) -> SessionSnapshot:
+        session = await self._require(session_id)
+        await self._check_world(self._plugin_id, session.world_id)
+        return await self._storage.sessions.apply_change(session_id, change)
+
+
+class GenerationCapability:
+    """``ctx.generation`` — submit and read generation requests (``generation:submit``)."""
+
+    def __init__(self, plugin_id: str, storage: Storage, check_world: WorldCheck) -> None:
+        self._plugin_id = plugin_id
+        self._storage = storage
+        self._check_world = check_world
+
+    async def submit(
+        self, prompt: str, *, world_id: int | None = None, params: Mapping[str, Any] | None = None
+    ) -> GenerationSnapshot:
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 4000:
+            raise ValueError("prompt must be a non-empty string of at most 4000 characters")
+        if world_id is not None:
+            await self._check_world(self._plugin_id, world_id)
+        request = GenerationRequest(
+            prompt=prompt,
+            requested_by=f"plugin:{self._plugin_id}",
+            world_id=world_id,
+            params=checked_json(dict(params or {})),
+        )
+        return await self._storage.generations.submit(request)
+
+    async def get(self, generation_id: int) -> GenerationSnapshot | None:
+        return await self._storage.generations.get(generation_id)
+
+
+class LogCapability:
+    """``ctx.log`` — structured logs bound to the plugin id (``log:emit``). Plugins cannot rebind ``plugin_id``."""
+
+    def __init__(self, logger: Any) -> None:
+        self._logger = logger
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._logger.debug(event, **_own_fields(fields))
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._logger.info(event, **_own_fields(fields))
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._logger.warning(event, **_own_fields(fields))
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._logger.error(event, **_own_fields(fields))
+
+
+def _own_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    # A plugin may not pass itself off as another in the logs: its fields never replace the bound plugin_id.
+    return {(f"field_{k}" if k in {"plugin_id", "plugin", "event"} else k): v for k, v in fields.items()}

@@ -1,0 +1,371 @@
+"""Malicious and broken plugins for the out-of-process red-team tests (``../shared/red-team.md`` 11-18, 23, 24, 27).
+
+Each runs in a sandboxed child (``ProcessPlugin("tests.runtime.hostile_plugins:<Name>")``); none is ever imported into
+the host by the tests that run them. Attacks that report what they found answer ``provide_simulation_defaults``
+with a mapping of findings, so the test can assert that nothing was found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from typing import Any
+
+from pixsim_hooks import PluginManifest, hookimpl
+
+MARKER_SECONDS = "987654"  # the `sleep` a Breeder leaves behind: easy to recognise in a leftover report
+
+
+def hostile(pid: str, *permissions: str) -> PluginManifest:
+    return PluginManifest(
+        id=pid,
+        name=pid.title(),
+        version="1.0.0",
+        trust="community",
+        isolation="process",
+        permissions=("behavior:configure_simulation", *permissions),
+    )
+
+
+def _channel_fd() -> int:
+    """The protocol socket, found the way an attacker would: from the child's own command line."""
+    return int(json.loads(sys.argv[-1])["fd"])
+
+
+def _raw_frame(body: bytes, claimed: int | None = None) -> None:
+    os.write(_channel_fd(), struct.pack(">I", len(body) if claimed is None else claimed) + body)
+
+
+class Polite:
+    """Behaves: answers with its process id (tests use it to find the child)."""
+
+    manifest = hostile("polite")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        return {"pid": os.getpid(), "uid": os.getuid(), "cwd": os.getcwd()}
+
+
+class Spinner:
+    """11: an infinite loop in a hook."""
+
+    manifest = hostile("spinner")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> None:
+        while True:
+            pass
+
+
+class Stubborn:
+    """12: ignores SIGTERM (and SIGINT, SIGHUP), then spins."""
+
+    manifest = hostile("stubborn")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        while True:
+            pass
+
+
+class Hog:
+    """13: allocates 8 GiB and touches it."""
+
+    manifest = hostile("hog")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        block = bytearray(8 << 30)
+        block[:: 1 << 20] = b"x" * len(block[:: 1 << 20])
+        return {"allocated": len(block)}
+
+
+class Breeder:
+    """14: subprocesses that detach, a fork bomb, and sockets to the host and the internet."""
+
+    manifest = hostile("breeder")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        try:  # a detached grandchild in its own session, meant to outlive us
+            subprocess.Popen(["sleep", MARKER_SECONDS], start_new_session=True)
+            found["detached"] = True
+        except OSError as exc:
+            found["detached"] = f"refused: {exc.strerror}"
+        forks = 0
+        try:
+            for _ in range(200):
+                if os.fork() == 0:
+                    os.execvp("sleep", ["sleep", MARKER_SECONDS])
+                forks += 1
+        except OSError as exc:
+            found["fork_refused"] = exc.strerror
+        found["forks"] = forks
+        for name, address in (("host_port", ("127.0.0.1", world_id)), ("internet", ("1.1.1.1", 80))):
+            try:
+                with socket.create_connection(address, timeout=0.5):
+                    found[name] = "connected"
+            except OSError as exc:
+                found[name] = f"refused: {type(exc).__name__}"
+        return found
+
+
+class Hoarder:
+    """15: thousands of open files, a huge file, and writes outside its working directory."""
+
+    manifest = hostile("hoarder")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        handles = []
+        try:
+            for i in range(5000):
+                handles.append(open(f"f{i}", "w"))  # noqa: SIM115 - the attack is to keep them open
+        except OSError as exc:
+            found["open_refused_after"] = len(handles)
+            found["open_error"] = exc.strerror
+        for handle in handles:
+            handle.close()
+        try:
+            with open("huge.bin", "wb") as f:
+                for _ in range(200):
+                    f.write(b"\0" * (1 << 20))
+            found["huge"] = "written"
+        except OSError as exc:
+            found["huge_refused"] = exc.strerror
+        found["huge_size"] = os.path.getsize("huge.bin") if os.path.exists("huge.bin") else 0
+        for target in outside_targets():
+            try:
+                with open(target, "w") as f:
+                    f.write("evil")
+                found[target] = "written"
+            except OSError as exc:
+                found[target] = f"refused: {exc.strerror}"
+        return found
+
+
+def outside_targets() -> list[str]:
+    """Places outside the working directory a plugin must not be able to write: the host's /etc and /tmp, and the
+    repository the host runs from."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return ["/etc/pixsim-evil", "/tmp/pixsim-evil", f"{repo}/pixsim-evil"]
+
+
+class Snoop:
+    """16: host source, environment secrets, inherited descriptors, the host's own process."""
+
+    manifest = hostile("snoop")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        found: dict[str, Any] = {"env": dict(os.environ)}
+        fds = {}
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the listing's own descriptor is closed by now
+                fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        found["fds"] = fds
+        found["cwd"] = os.getcwd()
+        readable = {}
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        for path in [
+            f"{repo}/pyproject.toml",
+            f"{repo}/README.md",
+            f"{repo}/.git/config",
+            "/etc/shadow",
+            "/etc/passwd",
+        ]:
+            try:
+                with open(path, "rb") as f:
+                    readable[path] = len(f.read(64))
+            except OSError:
+                pass
+        found["readable"] = readable
+        host_environ = {}
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        host_environ[pid] = f.read(200).decode(errors="replace")
+                except OSError:
+                    pass
+        found["other_environs"] = {pid: text for pid, text in host_environ.items() if int(pid) != os.getpid()}
+        return found
+
+
+class Sleeper:
+    """17: an async hook that sleeps forever."""
+
+    manifest = hostile("sleeper")
+
+    @hookimpl
+    async def provide_simulation_defaults(self, ctx: Any, world_id: int) -> None:
+        await asyncio.sleep(3600)
+
+
+class Flooder:
+    """18: 100 MB down the channel (a frame claiming 100 MB, then the bytes)."""
+
+    manifest = hostile("flooder")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> None:
+        chunk = b"[" * (1 << 20)
+        os.write(_channel_fd(), struct.pack(">I", 100 << 20))
+        for _ in range(100):
+            os.write(_channel_fd(), chunk)
+
+
+BAD_FRAMES = {
+    "not_json": b"{this is not json",
+    "nan": b'{"type":"result","id":1,"results":[{"ok":true,"value":NaN}]}',
+    "huge_number": b'{"type":"result","id":1,"results":[{"ok":true,"value":1e400}]}',
+    "duplicate_keys": b'{"type":"result","id":1,"id":1,"results":[]}',
+    "deep": b'{"type":"result","id":1,"results":[{"ok":true,"value":' + b"[" * 5000 + b"]" * 5000 + b"}]}",
+    "not_an_object": b"[1,2,3]",
+    "wrong_shape": b'{"type":"result","id":1,"results":"all good"}',
+}
+
+
+class Malformed:
+    """23: answers a call with a malformed frame of the kind named in the call's world id (see BAD_FRAMES)."""
+
+    manifest = hostile("malformed", "session:write")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> None:
+        kind = sorted(BAD_FRAMES)[world_id]
+        body = BAD_FRAMES[kind].replace(b'"id":1', f'"id":{_call_id()}'.encode())
+        _raw_frame(body)
+        signal.pause()  # never let the runner answer properly
+
+
+def _call_id() -> int:
+    """The id of the call being handled (what a forger would put in its fake answer)."""
+    import gc
+
+    from pixsim_hooks.runtime._runner import _Client
+
+    return next(o.call_id for o in gc.get_objects() if isinstance(o, _Client))
+
+
+class Forger:
+    """24 and 27: answers with an id that was never asked for, a replay of an old answer, or an answer that claims
+    to come from another plugin. The kind is chosen by the world id: 0 unknown id, 1 replay, 2 other plugin."""
+
+    manifest = hostile("forger")
+    answered: list[bytes] = []
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any] | None:
+        call_id = _call_id()
+        if world_id == 9:  # a normal answer, remembered to be replayed later
+            Forger.answered.append(
+                json.dumps({"type": "result", "id": call_id, "results": [{"ok": True, "value": {"good": 1}}]}).encode()
+            )
+            return {"good": 1}
+        if world_id == 0:
+            body = json.dumps(
+                {"type": "result", "id": call_id + 1000, "results": [{"ok": True, "value": {"forged": 1}}]}
+            )
+            _raw_frame(body.encode())
+        elif world_id == 1:
+            _raw_frame(Forger.answered[-1])
+        else:
+            answer = {
+                "type": "result",
+                "id": call_id,
+                "plugin_id": "polite",
+                "results": [{"ok": True, "value": {"forged": 1}}],
+            }
+            _raw_frame(json.dumps(answer).encode())
+        signal.pause()
+        return None
+
+
+class Impostor:
+    """27 through capabilities: writes another plugin's flag and asks for a world it was not enabled in."""
+
+    manifest = hostile("impostor", "session:write", "session:read")
+
+    @hookimpl
+    async def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        session_id = world_id  # the test passes the session id here
+        for key in ("plugin:polite:x", "x"):
+            try:
+                await ctx.session.set_flag(session_id, key, "mine")
+                found[key] = "written"
+            except Exception as exc:
+                found[key] = type(exc).__name__
+        try:
+            await ctx.world.get_world(1)
+            found["world"] = "read"
+        except Exception as exc:
+            found["world"] = type(exc).__name__
+        return found
+
+
+class Crasher:
+    """Dies on every call (a crash loop)."""
+
+    manifest = hostile("crasher")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> None:
+        os._exit(3)
+
+
+class Phoenix:
+    """Registers a condition; dies once when asked (world id 13) and must come back with its condition."""
+
+    manifest = hostile("phoenix", "behavior:extend_conditions")
+
+    @hookimpl
+    def register_behavior(self, ctx: Any) -> None:
+        ctx.behavior.register_condition_evaluator("always", lambda ctx, params, view: True)
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        if world_id == 13:
+            os._exit(1)
+        return {"pid": os.getpid()}
+
+
+class Scribbler:
+    """Effects that stage writes and then attack, by ``params["attack"]``: the writes must not land."""
+
+    manifest = hostile("scribbler", "behavior:extend_effects")
+
+    @hookimpl
+    def register_behavior(self, ctx: Any) -> None:
+        ctx.behavior.register_effect_handler("scribble", self.scribble)
+
+    @staticmethod
+    def scribble(ctx: Any, params: Any, view: Any, writer: Any) -> None:
+        writer.set_flag("x", 1)
+        writer.adjust_relationship(view.npc_key, "trust", 5)
+        attack = params.get("attack")
+        if attack == "flood":
+            os.write(_channel_fd(), struct.pack(">I", 100 << 20) + b"[" * (1 << 20))
+            signal.pause()
+        elif attack == "malformed":
+            _raw_frame(b'{"type":"result","id":' + str(_call_id()).encode() + b',"results":[{"ok":true,"value":NaN}]}')
+            signal.pause()
+        elif attack == "crash":
+            os._exit(1)
+        elif attack == "raise":
+            raise RuntimeError("after staging two writes")
+        elif attack == "spin":
+            while True:
+                pass
