@@ -1,0 +1,680 @@
+"""``python -m bench.mutants``: inject hand-written bugs into security- and correctness-critical code, one at a time,
+and check that the test suite notices each of them.
+
+Every mutant is a literal replacement in one file (its ``old`` text must occur exactly once there, so a mutant that no
+longer matches the code fails loudly instead of passing), and the tests that should catch it. The run works on a
+scratch copy of the working tree with its own virtualenv, so the checkout is never touched: the copy is what the
+sandboxed children import, as they would in a real installation. A mutant is *caught* when its tests fail and
+*survives* when they pass; ``--json`` prints one object per mutant.
+
+    python -m bench.mutants                 # all of them (about 10 minutes here)
+    python -m bench.mutants --only proxy.   # those whose id starts with "proxy." (or several: a.,b.)
+    python -m bench.mutants --list
+
+Exit code: 0 when every mutant was caught, 1 when one survived, 2 when a mutant no longer matches the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One injected bug: in ``path``, ``old`` becomes ``new``; ``tests`` are the pytest arguments that must fail."""
+
+    id: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    why: str
+
+
+def m(id: str, path: str, old: str, new: str, *tests: str, why: str) -> Mutant:
+    return Mutant(id, path, old, new, tests, why)
+
+
+CORE = ("tests/plugin", "tests/host", "tests/runtime", "tests/telemetry")
+PROXIES = "tests/proxies"
+PROTOCOL = "tests/protocol"
+BACKEND = "tests/backend"
+CONTRIB = "tests/contrib_plugins"
+
+MUTANTS: tuple[Mutant, ...] = (
+    # -- proxies: the allowlist and what a plugin may reach through a proxy (red-team 1-9) ---------------------------
+    m(
+        "proxy.denied_member_forwards",
+        "proxies/_proxy.py",
+        "        del _get  # a denial's traceback must not lead back to the member table\n"
+        "        raise type(self)._proxy_scope.deny(name)  # type: ignore[attr-defined]",
+        "        return getattr(wrapped_of(self), name)",
+        PROXIES,
+        why="a member outside the allowlist is read from the target instead of denied",
+    ),
+    m(
+        "proxy.setattr_allowed",
+        "proxies/_hardened.py",
+        "    def __setattr__(self, name: str, value: object) -> NoReturn:\n        raise _scope(self).deny(name, grantable=False)",
+        "    def __setattr__(self, name: str, value: object) -> None:\n        setattr(wrapped_of(self), name, value)",
+        PROXIES,
+        why="assigning through a proxy writes to the target",
+    ),
+    m(
+        "proxy.class_is_the_targets",
+        "proxies/_hardened.py",
+        '        if name == "__class__":\n            return type(self)',
+        '        if name == "__class__":\n            return type(wrapped_of(self))',
+        PROXIES,
+        why="__class__ read through the proxy's gate gives the target's class",
+    ),
+    m(
+        "proxy.pickling_forwarded",
+        "proxies/_hardened.py",
+        "DENIED = frozenset(_WRAPT.keys() | _EXTRA) - IMPLEMENTED - CLASS_MACHINERY",
+        'DENIED = frozenset(_WRAPT.keys() | _EXTRA) - IMPLEMENTED - CLASS_MACHINERY - {"__reduce__", "__reduce_ex__"}',
+        PROXIES,
+        why="pickle / copy of a proxy reach wrapt's own reduction instead of a denial",
+    ),
+    m(
+        "proxy.private_member_grantable",
+        "proxies/_proxy.py",
+        '    if name.startswith("_") and name not in PROTOCOL:',
+        '    if name.startswith("__") and name not in PROTOCOL:',
+        PROXIES,
+        *CORE,
+        why="a private member (single underscore) could be put on an allowlist",
+    ),
+    m(
+        "sealed.raised_inside_except",
+        "proxies/_sealed.py",
+        "            error = sanitize(exc, call)",
+        "            raise sanitize(exc, call)  # noqa: B904",
+        PROXIES,
+        why="the sanitized error is raised while handling the host's: the host error becomes its __context__ (item 8)",
+    ),
+    m(
+        "sealed.subclass_message_passes",
+        "proxies/_sanitize.py",
+        "    elif cls in _MESSAGE_SAFE:",
+        "    elif isinstance(exc, tuple(_MESSAGE_SAFE)):",
+        PROXIES,
+        why="a ValueError subclass (pydantic's ValidationError, echoing input) crosses with its message",
+    ),
+    m(
+        "sealed.coroutine_handed_out",
+        "proxies/_sealed.py",
+        "            if not isinstance(result, _HOST_AWAITABLES):",
+        "            if True:",
+        PROXIES,
+        why="an async capability hands the host's coroutine to the plugin (red-team 9)",
+    ),
+    # -- permissions and the context -----------------------------------------------------------------------------
+    m(
+        "permissions.read_grants_write",
+        "pixsim_hooks/plugin/_permissions.py",
+        'Permission.SESSION_READ: {"session": frozenset({"get_session", "get_flag"})},',
+        'Permission.SESSION_READ: {"session": frozenset({"get_session", "get_flag", "set_flag"})},',
+        *CORE,
+        PROXIES,
+        why="session:read also unlocks set_flag",
+    ),
+    m(
+        "permissions.unknown_group_expands",
+        "pixsim_hooks/plugin/_permissions.py",
+        '        elif rest == "*" and group in groups:',
+        '        elif rest == "*":',
+        *CORE,
+        why="'*:*' or an unknown group's wildcard grants something (or crashes)",
+    ),
+    m(
+        "context.grants_every_member",
+        "pixsim_hooks/plugin/_context.py",
+        "        grants = {m: p.value for p in permissions for m in p.members.get(capability, ())}",
+        "        grants = {m: p.value for p in Permission for m in p.members.get(capability, ())}",
+        *CORE,
+        why="every plugin's proxies grant every permission's members",
+    ),
+    # -- capabilities: namespaces, values, world enablement (red-team 19, 20) ------------------------------------------
+    m(
+        "capability.foreign_namespace_allowed",
+        "pixsim_hooks/plugin/_capabilities.py",
+        '    if key.startswith("plugin:"):  # another plugin\'s namespace (red-team item 19)\n'
+        "        raise NamespaceViolation(plugin_id, capability, member, key)",
+        '    if key.startswith("plugin:"):\n        return key',
+        *CORE,
+        CONTRIB,
+        why="a plugin writes plugin:<other>:x",
+    ),
+    m(
+        "capability.prefix_namespace_confusion",
+        "pixsim_hooks/plugin/_capabilities.py",
+        '    own = f"plugin:{plugin_id}:"',
+        '    own = f"plugin:{plugin_id}"',
+        *CORE,
+        why="plugin 'stealth' may write plugin:stealthy:x (ids that share a prefix)",
+    ),
+    m(
+        "capability.non_finite_json",
+        "pixsim_hooks/plugin/_capabilities.py",
+        '        text = json.dumps(value, allow_nan=False, separators=(",", ":"))',
+        '        text = json.dumps(value, allow_nan=True, separators=(",", ":"))',
+        *CORE,
+        BACKEND,
+        why="NaN / Infinity written into session flags",
+    ),
+    m(
+        "capability.value_size_unbounded",
+        "pixsim_hooks/plugin/_capabilities.py",
+        "    if len(text) > MAX_VALUE_BYTES:",
+        "    if len(text) > 100 * MAX_VALUE_BYTES:",
+        *CORE,
+        why="a flag value over 64 KiB is accepted",
+    ),
+    m(
+        "capability.relationship_bound",
+        "pixsim_hooks/plugin/_capabilities.py",
+        "        if abs(delta) > 100:",
+        "        if abs(delta) > 1000:",
+        *CORE,
+        BACKEND,
+        why="adjust_relationship accepts |delta| over 100",
+    ),
+    m(
+        "capability.unknown_metric",
+        "pixsim_hooks/plugin/_capabilities.py",
+        '        if metric not in RELATIONSHIP_METRICS:\n            raise ValueError(f"metric must be one of {sorted(RELATIONSHIP_METRICS)}")\n        if isinstance(delta, bool) or not isinstance(delta, int | float) or not math.isfinite(delta):\n            raise ValueError("delta must be a finite number")\n        if abs(delta) > 100:',
+        '        if isinstance(delta, bool) or not isinstance(delta, int | float) or not math.isfinite(delta):\n            raise ValueError("delta must be a finite number")\n        if abs(delta) > 100:',
+        *CORE,
+        BACKEND,
+        why="a relationship metric outside the four is written",
+    ),
+    m(
+        "capability.world_not_checked",
+        "pixsim_hooks/plugin/_capabilities.py",
+        "        await self._check_world(self._plugin_id, session.world_id)\n        return await self._storage.sessions.apply_change(session_id, change)",
+        "        return await self._storage.sessions.apply_change(session_id, change)",
+        *CORE,
+        BACKEND,
+        CONTRIB,
+        why="a plugin writes to a session of a world that has not enabled it (red-team 20)",
+    ),
+    m(
+        "capability.requested_by_from_caller",
+        "pixsim_hooks/plugin/_capabilities.py",
+        '            requested_by=f"plugin:{self._plugin_id}",',
+        '            requested_by=str((params or {}).get("requested_by", f"plugin:{self._plugin_id}")),',
+        *CORE,
+        BACKEND,
+        why="a plugin's generation request claims to come from someone else",
+    ),
+    m(
+        "capability.get_flag_unscoped",
+        "pixsim_hooks/plugin/_capabilities.py",
+        '        full = self._key(key, "get_flag")\n        session = await self._require(session_id)\n        return session.flags.get(full, default)',
+        "        session = await self._require(session_id)\n        return session.flags.get(key, default)",
+        *CORE,
+        CONTRIB,
+        why="get_flag reads any top-level flag, not the plugin's own",
+    ),
+    # -- behavior registry and the effect writer (red-team 21, 25) ------------------------------------------------------
+    m(
+        "behavior.foreign_extension_namespace",
+        "pixsim_hooks/plugin/_behavior.py",
+        "        if \":\" in local:  # a foreign namespace: another plugin's or the core's (red-team item 25)\n"
+        '            exc = NamespaceViolation(self._plugin_id, "behavior", member, name)\n'
+        "            self._report(exc)\n"
+        "            raise exc",
+        '        if ":" in local:\n            return local',
+        *CORE,
+        BACKEND,
+        why="a plugin registers an extension under another plugin's or the core's namespace",
+    ),
+    m(
+        "behavior.name_pattern_loose",
+        "pixsim_hooks/plugin/_behavior.py",
+        '_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")',
+        '_NAME = re.compile(r"^[a-z][a-z0-9_:]{0,62}$")',
+        *CORE,
+        BACKEND,
+        why="extension names may contain ':' and so forge a namespace",
+    ),
+    m(
+        "behavior.duplicate_registration_replaces",
+        "pixsim_hooks/plugin/_behavior.py",
+        '        if key in self._entries:\n            raise ValueError(f"{entry.kind} {entry.id!r} is already registered")\n',
+        "",
+        *CORE,
+        BACKEND,
+        why="registering an id twice silently replaces the first function",
+    ),
+    m(
+        "writer.usable_after_seal",
+        "pixsim_hooks/plugin/_behavior_types.py",
+        "        if self._closed:\n            raise RuntimeError(",
+        "        if False:\n            raise RuntimeError(",
+        *CORE,
+        BACKEND,
+        why="an effect keeps its writer and writes after its call returned",
+    ),
+    m(
+        "writer.relationship_bound",
+        "pixsim_hooks/plugin/_behavior_types.py",
+        "        if abs(delta) > MAX_RELATIONSHIP_DELTA:",
+        "        if abs(delta) > 10 * MAX_RELATIONSHIP_DELTA:",
+        *CORE,
+        BACKEND,
+        why="an effect stages a relationship delta over 100",
+    ),
+    # -- world scoping (decision 8) --------------------------------------------------------------------------------------
+    m(
+        "world.malformed_enables_all",
+        "pixsim_hooks/host/_world.py",
+        "    return frozenset()\n",
+        "    return None\n",
+        *CORE,
+        BACKEND,
+        why="malformed enabledPlugins enables every plugin instead of none (fail open)",
+    ),
+    m(
+        "world.core_filtered",
+        "pixsim_hooks/host/_world.py",
+        "        return self.enabled is None or plugin_id in self.enabled or plugin_id == CORE_PLUGIN_ID",
+        "        return self.enabled is None or plugin_id in self.enabled",
+        *CORE,
+        BACKEND,
+        why="a world's plugin list filters out the core's built-ins",
+    ),
+    # -- loading policy (decision 4) -----------------------------------------------------------------------------------
+    m(
+        "policy.community_in_process",
+        "pixsim_hooks/host/_loading.py",
+        "    if (isolation or manifest.isolation) is Isolation.IN_PROCESS and trust is Trust.COMMUNITY:",
+        "    if (isolation or manifest.isolation) is Isolation.IN_PROCESS and trust is Trust.COMMUNITY and False:",
+        *CORE,
+        why="a community plugin is run in the host's process",
+    ),
+    m(
+        "policy.unvouched_trust_counts",
+        "pixsim_hooks/host/_loading.py",
+        "        trust = Trust.COMMUNITY  # the operator has not vouched for this plugin: its own claim does not count",
+        "        pass",
+        *CORE,
+        why="a plugin's own first_party claim counts although PIXSIM_PLUGINS_TRUSTED does not name it",
+    ),
+    m(
+        "policy.deny_ignored",
+        "pixsim_hooks/host/_loading.py",
+        '    if pid in settings.plugins_deny:\n        return "denied by PIXSIM_PLUGINS_DENY"',
+        '    if pid in settings.plugins_deny and False:\n        return "denied by PIXSIM_PLUGINS_DENY"',
+        *CORE,
+        BACKEND,
+        why="PIXSIM_PLUGINS_DENY is ignored",
+    ),
+    # -- the host: hooks a plugin may implement, quarantine ----------------------------------------------------------
+    m(
+        "host.hook_permission_ignored",
+        "pixsim_hooks/host/_host.py",
+        "            if contract.permission is not None and contract.permission not in entry.permissions:",
+        "            if False:",
+        *CORE,
+        BACKEND,
+        why="a plugin without event:subscribe still receives events",
+    ),
+    m(
+        "host.quarantine_keeps_extensions",
+        "pixsim_hooks/host/_host.py",
+        '        self.behavior.withdraw(pid)\n        self.generation += 1\n        _log.error("plugin quarantined"',
+        '        self.generation += 1\n        _log.error("plugin quarantined"',
+        *CORE,
+        BACKEND,
+        why="a quarantined plugin's conditions and effects keep running",
+    ),
+    m(
+        "host.disabled_still_dispatched",
+        "pixsim_hooks/host/_host.py",
+        "        if entry is None or entry.state is not PluginState.ENABLED or hook in entry.ignored_hooks:",
+        "        if entry is None or hook in entry.ignored_hooks:",
+        *CORE,
+        BACKEND,
+        why="a globally disabled plugin still takes part in dispatch",
+    ),
+    # -- dispatch: isolation, world gate, breakers, deadlines -------------------------------------------------------------
+    m(
+        "dispatch.world_gate_open",
+        "pixsim_hooks/host/_dispatch.py",
+        "        return plugin_id in self.blocked or (self.enabled is not None and plugin_id not in self.enabled)",
+        "        return plugin_id in self.blocked",
+        *CORE,
+        BACKEND,
+        why="a plugin the world did not enable runs in that world's hook calls (instrumented path)",
+    ),
+    m(
+        "dispatch.fast_world_gate_open",
+        "pixsim_hooks/host/_dispatch.py",
+        "            if pid in blocked or (enabled is not None and pid not in enabled):\n                continue\n            try:\n                result = impl.fn(*impl.args(spec_args, kwargs))\n            except Exception as exc:",
+        "            if pid in blocked:\n                continue\n            try:\n                result = impl.fn(*impl.args(spec_args, kwargs))\n            except Exception as exc:",
+        *CORE,
+        BACKEND,
+        why="a plugin the world did not enable runs in that world's synchronous hook calls",
+    ),
+    m(
+        "dispatch.timeout_is_an_error",
+        "pixsim_hooks/host/_dispatch.py",
+        "    if isinstance(exc, HookDeadlineExceeded):\n        return Outcome.TIMEOUT",
+        "    if isinstance(exc, HookDeadlineExceeded):\n        return Outcome.ERROR",
+        *CORE,
+        why="a missed deadline is recorded as an error, not a timeout",
+    ),
+    m(
+        "dispatch.deadline_per_impl",
+        "pixsim_hooks/host/_dispatch.py",
+        "                if type(result) is CoroutineType:\n                    deadline = deadline or self.deadline()\n                    result = await await_by(result, deadline)\n            except Exception as exc:\n                self._failed(impl, exc, world)",
+        "                if type(result) is CoroutineType:\n                    result = await await_by(result, self.deadline())\n            except Exception as exc:\n                self._failed(impl, exc, world)",
+        *CORE,
+        why="each async impl gets a deadline of its own instead of one per hook call",
+    ),
+    m(
+        "extension.breaker_ignored",
+        "pixsim_hooks/host/_host.py",
+        "            if world_id is not None and entry.plugin_id in self.breakers.blocked(world_id):\n                return fallback",
+        "            pass",
+        *CORE,
+        BACKEND,
+        why="a condition whose breaker is open in that world is still called",
+    ),
+    m(
+        "breaker.never_opens",
+        "pixsim_hooks/host/_breaker.py",
+        "            breaker.state is BreakerState.CLOSED and len(breaker.failures) >= self._threshold",
+        "            breaker.state is BreakerState.CLOSED and len(breaker.failures) > 10 * self._threshold",
+        *CORE,
+        BACKEND,
+        why="the breaker opens only after ten times its threshold",
+    ),
+    m(
+        "breaker.half_open_failure_closes",
+        "pixsim_hooks/host/_breaker.py",
+        "        if breaker.state is BreakerState.HALF_OPEN or (",
+        "        if (",
+        *CORE,
+        why="a failure on probation does not open the breaker again",
+    ),
+    # -- the protocol: what the host believes (red-team 23, 24, 27) -------------------------------------------------
+    m(
+        "protocol.duplicate_keys",
+        "pixsim_hooks/runtime/_protocol.py",
+        "    if len(result) != len(pairs):",
+        "    if False:",
+        PROTOCOL,
+        *CORE,
+        why="a message with duplicate keys is believed (the last value wins)",
+    ),
+    m(
+        "protocol.depth_unchecked",
+        "pixsim_hooks/runtime/_protocol.py",
+        '            if levels_left < 1:\n                return "nested too deeply"',
+        '            if levels_left < -1000:\n                return "nested too deeply"',
+        PROTOCOL,
+        *CORE,
+        why="a message nested deeper than the limit is believed",
+    ),
+    m(
+        "protocol.infinity_accepted",
+        "pixsim_hooks/runtime/_protocol.py",
+        '        elif kind is float and not math.isfinite(child):\n            return "a number is not finite"',
+        '        elif kind is float and math.isnan(child):\n            return "a number is not finite"',
+        PROTOCOL,
+        *CORE,
+        why="1e400 (infinity) in a plugin's answer is believed",
+    ),
+    m(
+        "isolated.answer_for_another_call",
+        "pixsim_hooks/runtime/_isolated.py",
+        "        if isinstance(reply, Result) and reply.id == call_id:",
+        "        if isinstance(reply, Result):",
+        PROTOCOL,
+        *CORE,
+        why="an answer naming another request is taken as this call's answer",
+    ),
+    m(
+        "isolated.cap_request_replay",
+        "pixsim_hooks/runtime/_isolated.py",
+        "            if reply.call != call_id or reply.id <= self._last_cap:",
+        "            if reply.call != call_id:",
+        PROTOCOL,
+        *CORE,
+        why="a replayed capability request is carried out again",
+    ),
+    m(
+        "isolated.item_count_unchecked",
+        "pixsim_hooks/runtime/_isolated.py",
+        "            if len(reply.results) != len(items):\n",
+        "            if False:\n",
+        PROTOCOL,
+        *CORE,
+        why="an answer with fewer results than items is spread over the wrong callers",
+    ),
+    m(
+        "sandbox.environment_inherited",
+        "pixsim_hooks/runtime/_sandbox.py",
+        '        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self._workdir, "PYTHONDONTWRITEBYTECODE": "1"}',
+        '        env = {**os.environ, "HOME": self._workdir, "PYTHONDONTWRITEBYTECODE": "1"}',
+        "tests/runtime/test_sandbox.py",
+        why="a sandboxed child inherits the host's environment and its secrets (red-team 16)",
+    ),
+    m(
+        "child.open_files_unlimited",
+        "pixsim_hooks/runtime/_child.py",
+        '    _limit(resource.RLIMIT_NOFILE, limits["open_files"])',
+        "    pass",
+        "tests/runtime/test_sandbox.py",
+        why="a sandboxed child may open files without limit (red-team 15)",
+    ),
+    m(
+        "child.cpu_unlimited",
+        "pixsim_hooks/runtime/_child.py",
+        '    _limit(resource.RLIMIT_CPU, limits["cpu_seconds"])',
+        "    pass",
+        "tests/runtime/test_sandbox.py",
+        why="a sandboxed child has no CPU-time limit",
+    ),
+    # -- remote plugins: signatures and replay -------------------------------------------------------------------------
+    m(
+        "remote.answer_signature_unchecked",
+        "pixsim_hooks/runtime/_remote.py",
+        "        if not same_signature(signature, sign_response(self._secret, request_id, answer)):",
+        "        if False:",
+        "tests/runtime/test_remote.py",
+        why="an unsigned or forged answer from a remote is believed",
+    ),
+    m(
+        "remote.replay_accepted",
+        "pixsim_hooks/runtime/_remote_server.py",
+        '        if request_id in self._expiry:\n            return "replayed request id"',
+        '        if False:\n            return "replayed request id"',
+        "tests/runtime/test_remote.py",
+        why="a replayed signed request is carried out again",
+    ),
+    m(
+        "remote.skew_unchecked",
+        "pixsim_hooks/runtime/_remote_server.py",
+        "    if abs(now - int(timestamp)) > max_skew_s:",
+        "    if False:",
+        "tests/runtime/test_remote.py",
+        why="a signed request with an old timestamp is accepted",
+    ),
+    # -- web glue and backend -----------------------------------------------------------------------------------------
+    m(
+        "routes.world_gate_open",
+        "pixsim_hooks/fastapi/_routes.py",
+        "            if world is None or not host.world_scope(world.id, world.meta).allows(plugin_id):",
+        "            if world is None:",
+        BACKEND,
+        CONTRIB,
+        why="a plugin route answers for a world that has not enabled the plugin (red-team 28)",
+    ),
+    m(
+        "routes.denial_is_a_502",
+        "pixsim_hooks/fastapi/_problems.py",
+        "    if isinstance(exc, PermissionDenied):\n        host.health.record_failure(plugin_id, where, Outcome.DENIED, exc)",
+        "    if False:\n        host.health.record_failure(plugin_id, where, Outcome.DENIED, exc)",
+        BACKEND,
+        CONTRIB,
+        why="a PermissionDenied in a plugin route is answered 502, not 403",
+    ),
+    m(
+        "store.lost_update",
+        "pixsim_hooks/backend/_session_store.py",
+        "            .where(GameSession.id == after.id, GameSession.version == read_version)",
+        "            .where(GameSession.id == after.id)",
+        BACKEND,
+        CONTRIB,
+        why="concurrent session writers overwrite each other (red-team 22)",
+    ),
+    m(
+        "store.expected_version_ignored",
+        "pixsim_hooks/backend/_session_store.py",
+        "    if expected is not None and snapshot.version != expected:",
+        "    if False:",
+        BACKEND,
+        CONTRIB,
+        why="a compare-and-set against an old version still writes",
+    ),
+    m(
+        "admin.token_unchecked",
+        "pixsim_hooks/backend/_api/_admin.py",
+        "    if not secrets.compare_digest(given.encode(), token.encode()):",
+        "    if not given:",
+        BACKEND,
+        why="any bearer token opens the admin API",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    caught: bool
+    seconds: float
+    detail: str
+
+
+def scratch_copy(into: Path) -> Path:
+    """The working tree as git sees it (tracked and untracked, not ignored) copied under ``into``."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    copy = into / "pixsim-hooks"
+    for name in filter(None, files):
+        source = ROOT / name.decode()
+        if source.is_file():  # a deleted but still tracked file is skipped
+            target = copy / name.decode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return copy
+
+
+def scratch_venv(copy: Path) -> Path:
+    """A virtualenv with the copy installed (editable), so that sandboxed children import the copy too."""
+    venv = copy / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check"]
+    done = subprocess.run([*pip, "-e", f"{copy}[dev]"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"installing the scratch copy failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return venv
+
+
+def run_tests(copy: Path, venv: Path, tests: Sequence[str], *, tail: int = 1) -> tuple[bool, str]:
+    """(passed, the last ``tail`` lines pytest printed)."""
+    command = [str(venv / "bin" / "pytest"), "-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXSIM_")}
+    done = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=1800)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return done.returncode == 0, ("\n".join(lines[-tail:]) if lines else done.stderr.strip()[-200:])
+
+
+def check_matches(mutants: Sequence[Mutant]) -> list[str]:
+    """Mutants whose ``old`` text does not occur exactly once in their file."""
+    stale = []
+    for mutant in mutants:
+        path = ROOT / mutant.path
+        count = path.read_text().count(mutant.old) if path.exists() else 0
+        if count != 1:
+            stale.append(f"{mutant.id}: {mutant.path} holds its text {count} times (must be once)")
+    return stale
+
+
+def run(mutants: Sequence[Mutant], *, progress: bool) -> list[Outcome]:
+    with tempfile.TemporaryDirectory(prefix="pixsim-mutants-") as tmp:
+        copy = scratch_copy(Path(tmp))
+        venv = scratch_venv(copy)
+        passed, line = run_tests(copy, venv, sorted({t for mutant in mutants for t in mutant.tests}), tail=40)
+        if not passed:
+            raise SystemExit(f"the unmutated suite is not green, so no mutant can be judged: {line}")
+        outcomes = []
+        for number, mutant in enumerate(mutants, 1):
+            path = copy / mutant.path
+            original = path.read_text()
+            path.write_text(original.replace(mutant.old, mutant.new, 1))
+            start = time.monotonic()
+            try:
+                passed, line = run_tests(copy, venv, mutant.tests)
+            finally:
+                path.write_text(original)
+            outcome = Outcome(mutant.id, not passed, round(time.monotonic() - start, 1), line)
+            outcomes.append(outcome)
+            if progress:
+                verdict = "caught  " if outcome.caught else "SURVIVED"
+                print(
+                    f"[{number:2}/{len(mutants)}] {verdict} {mutant.id:40} {outcome.seconds:6.1f}s  {line}", flush=True
+                )
+        return outcomes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mutants", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="", help="run only the mutants whose id starts with one of these (a,b,...)")
+    parser.add_argument("--list", action="store_true", help="list the mutants and what each breaks")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per mutant at the end")
+    args = parser.parse_args(argv)
+    prefixes = tuple(args.only.split(","))
+    chosen = [mutant for mutant in MUTANTS if mutant.id.startswith(prefixes)]
+    if args.list:
+        for mutant in chosen:
+            print(f"{mutant.id:40} {mutant.path}: {mutant.why}")
+        return 0
+    stale = check_matches(chosen)
+    if stale:
+        print("\n".join(stale), file=sys.stderr)
+        return 2
+    outcomes = run(chosen, progress=not args.json)
+    survived = [o for o in outcomes if not o.caught]
+    if args.json:
+        print(json.dumps([o.__dict__ for o in outcomes], indent=1))
+    else:
+        print(
+            f"\n{len(outcomes) - len(survived)} of {len(outcomes)} injected bugs caught; survived: "
+            + (", ".join(o.id for o in survived) or "none")
+        )
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
