@@ -41,7 +41,7 @@ pytest: system-test $(STAMP)
 
 ## bench: ratios against baselines measured in the same run
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,12 @@
-"""Host dispatch vs bare pluggy, with 1, 10 and 50 plugins, tracing off and on.
+"""Host dispatch against bare pluggy, with 1, 10 and 50 plugins; tracing off, on, and sampled at 10%.
 
 Bare pluggy: ``pm.hook.on_session_created(ctx=None, event=e)`` over the same trivial hookimpls. Host: isolation,
-context injection and the world filter (a world that enables every plugin) included.
+context injection, the world filter (a world that enables every plugin) and the breakers included.
+
+- ``dispatch.<n>.tracing_off``: target (10 plugins) at most half of bare pluggy;
+- ``dispatch.10.tracing_on``: every call traced; against what the OpenTelemetry SDK alone charges for the span
+  (start with two attributes, set two, end), target at most that + 3 us;
+- ``dispatch.10.tracing_sampled``: ``PIXSIM_TRACING_SAMPLE=0.1``; target at most bare pluggy + 3 us.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 import hookspecs
-from bench._harness import Row, per_op_ns, per_op_ns_async, print_rows
+from bench._harness import Row, per_op_ns, per_op_ns_async, print_rows, ratio_at_most, within
 from pixsim_hooks import PluginManifest, SessionCreated, SessionSnapshot, hookimpl
 from pixsim_hooks.host import Settings, WorldScope, create_host
 
@@ -30,11 +35,7 @@ class _NoopExporter(SpanExporter):
 def _plugin(i: int) -> object:
     class Plugin:
         manifest = PluginManifest(
-            id=f"p{i:02d}",
-            name=f"P{i}",
-            version="1.0.0",
-            trust="first_party",
-            permissions=("event:subscribe",),
+            id=f"p{i:02d}", name=f"P{i}", version="1.0.0", trust="first_party", permissions=("event:subscribe",)
         )
 
         @hookimpl
@@ -52,51 +53,59 @@ def _bare(n: int) -> pluggy.PluginManager:
     return pm
 
 
-def _host(n: int, *, tracing: bool) -> Any:
+def _provider() -> TracerProvider:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(_NoopExporter()))
-    host = create_host(
-        Settings(tracing=tracing),
-        plugins=[_plugin(i) for i in range(n)],
-        entry_points=[],
-        tracer_provider=provider,
-    )
+    return provider
+
+
+def _host(n: int, *, tracing: bool, sample: float = 1.0) -> Any:
+    settings = Settings(tracing=tracing, tracing_sample=sample)
+    plugins = [_plugin(i) for i in range(n)]
+    host = create_host(settings, plugins=plugins, entry_points=[], tracer_provider=_provider())
     asyncio.run(host.load())
     return host
 
 
-def _sdk_span_floor(bare_ns: float) -> Row:
-    """What the OTel SDK alone charges for one span (start with 2 attributes, set 2, end), for reading the rows."""
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_NoopExporter()))
-    tracer = provider.get_tracer("bench")
+def _sdk_span_ns() -> float:
+    """What the OTel SDK alone charges for one span like the host's (start with 2 attributes, set 2, end)."""
+    tracer = _provider().get_tracer("bench")
 
     def one_span() -> None:
         span = tracer.start_span("pixsim.hook.x", attributes={"a": "x", "b": 1})
         span.set_attributes({"c": "p00", "d": "1234"})
         span.end()
 
-    return Row("OTel SDK span alone (no plugin call)", per_op_ns(one_span, number=5_000), "bare pm.hook 10", bare_ns)
+    return per_op_ns(one_span, number=5_000)
+
+
+def _sync_ns(host: Any, world: WorldScope, number: int) -> float:
+    caller = host.hook.on_session_created
+    return per_op_ns(lambda: caller.call_sync(world=world, event=EVENT), number=number)
+
+
+def _await_ns(host: Any, world: WorldScope, number: int) -> float:
+    caller = host.hook.on_session_created
+    return per_op_ns_async(lambda: caller(world=world, event=EVENT), number=number)
 
 
 def run() -> list[Row]:
     rows = []
     for n in (1, 10, 50):
-        pm = _bare(n)
-        number = 20_000 if n < 50 else 5_000
+        pm, number = _bare(n), (20_000 if n < 50 else 5_000)
         bare = per_op_ns(lambda pm=pm: pm.hook.on_session_created(ctx=None, event=EVENT), number=number)
         world = WorldScope(1, frozenset(f"p{i:02d}" for i in range(n)))
-        for tracing in (False, True):
-            host = _host(n, tracing=tracing)
-            caller = host.hook.on_session_created
-            label = "tracing on " if tracing else "tracing off"
-            target = "<= bare + 20us" if tracing else ("<= 1.0x" if n == 10 else "")
-            sync = per_op_ns(lambda c=caller, w=world: c.call_sync(world=w, event=EVENT), number=number)
-            rows.append(Row(f"host call_sync, {n:2d} plugins, {label}", sync, "bare pm.hook", bare, target))
-            coro = per_op_ns_async(lambda c=caller, w=world: c(world=w, event=EVENT), number=number)
-            rows.append(Row(f"host await,     {n:2d} plugins, {label}", coro, "bare pm.hook", bare, target))
-        if n == 10:
-            rows.append(_sdk_span_floor(bare))
+        host = _host(n, tracing=False)
+        target = ratio_at_most(0.5) if n == 10 else None
+        rows.append(Row(f"dispatch.{n}.tracing_off", _sync_ns(host, world, number), "bare pluggy", bare, target))
+        rows.append(Row(f"dispatch.{n}.tracing_off.await", _await_ns(host, world, number), "bare pluggy", bare))
+        if n != 10:
+            continue
+        traced = _sync_ns(_host(n, tracing=True), world, 5_000)
+        span = _sdk_span_ns()
+        rows.append(Row("dispatch.10.tracing_on", traced, "the OTel SDK's span alone", span, within(3_000)))
+        sampled = _sync_ns(_host(n, tracing=True, sample=0.1), world, number)
+        rows.append(Row("dispatch.10.tracing_sampled", sampled, "bare pluggy", bare, within(3_000), "10% traced"))
     return rows
 
 

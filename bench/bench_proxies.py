@@ -8,7 +8,7 @@ per plugin and capability (target: about 100 us with a few granted methods).
 
 from __future__ import annotations
 
-from bench._harness import Row, per_op_ns, print_rows
+from bench._harness import Row, at_most, per_op_ns, print_rows, ratio_at_most
 from proxies import PermissionDenied, capability_proxy
 
 
@@ -68,12 +68,10 @@ def run() -> list[Row]:
     build = per_op_ns(lambda: _proxy(world), number=500)
     plain_build = per_op_ns(_World, number=500)
     return [
-        Row("proxy attribute read (granted value)", proxy_read, "plain attribute read", plain_read, "<= 10x"),
-        Row("sealed sync call", sealed_call, "direct bound-method call", direct_call),
-        Row("denied access (no-op on_denied, caught)", denial, "plain attribute read", plain_read),
-        Row(
-            "capability_proxy() with 3 granted methods", build, "building the facade itself", plain_build, "<= ~100 us"
-        ),
+        Row("proxies.read", proxy_read, "plain attribute read", plain_read, ratio_at_most(10), "a granted value"),
+        Row("proxies.sealed_call", sealed_call, "direct bound-method call", direct_call),
+        Row("proxies.denial", denial, "plain attribute read", plain_read, note="no-op on_denied, caught"),
+        Row("proxies.build", build, "building the facade itself", plain_build, at_most(100_000), "3 granted methods"),
     ]
 
 

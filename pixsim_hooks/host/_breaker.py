@@ -65,11 +65,13 @@ class Breakers:
         self._blocked: dict[int, frozenset[str]] = {}  # world -> plugins whose breaker is open there
         self._half_open: dict[int, frozenset[str]] = {}
         self._next_expiry = float("inf")
+        self.tripped = False
 
     @property
     def any_tripped(self) -> bool:
-        """Whether any breaker is open or half-open (when not, dispatch skips asking per world)."""
-        return bool(self._blocked or self._half_open)
+        """Whether any breaker is open or half-open (when not, dispatch skips asking per world). The same as the
+        plain attribute :attr:`tripped`, which the hot path reads."""
+        return self.tripped
 
     # -- hot path ---------------------------------------------------------------------------------------------
     def blocked(self, world_id: int) -> frozenset[str]:
@@ -154,3 +156,4 @@ class Breakers:
         self._blocked = {w: frozenset(p) for w, p in blocked.items()}
         self._half_open = {w: frozenset(p) for w, p in half.items()}
         self._next_expiry = expiry
+        self.tripped = bool(self._blocked or self._half_open)

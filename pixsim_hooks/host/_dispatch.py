@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import CoroutineType
 from typing import Any
@@ -43,7 +43,7 @@ from pixsim_hooks.telemetry import (
     Telemetry,
 )
 
-__all__ = ["Dispatcher", "HookCaller", "HookRelay", "Impl", "ImplStats", "await_by", "outcome_of"]
+__all__ = ["Dispatcher", "HookCaller", "HookRelay", "Impl", "ImplStats", "Tally", "await_by", "outcome_of"]
 
 _NONE: frozenset[str] = frozenset()
 Participant = Callable[[str, str], Any]
@@ -51,13 +51,40 @@ Participant = Callable[[str, str], Any]
 RecordFailure = Callable[[str, str, Outcome, BaseException, "int | None"], None]
 
 
-class ImplStats:
-    """Successful calls of one plugin's impl of one hook; a plain counter, exported by an observable metric."""
+class Tally:
+    """How often one set of impls (a hook's plan as one world sees it, an extension) was called: one bump per call
+    of the whole set, whatever the number of impls in it."""
 
     __slots__ = ("calls",)
 
     def __init__(self) -> None:
         self.calls = 0
+
+
+class ImplStats:
+    """Successful calls of one plugin's impl of one hook (or extension kind), exported by an observable metric.
+
+    Not a counter bumped per impl: the calls of every set the impl takes part in (its tallies), less the calls it
+    failed or was left out of (``missed``), worked out when read. The hot path bumps one tally per call."""
+
+    __slots__ = ("_settled", "_tallies", "missed")
+
+    def __init__(self) -> None:
+        self._settled = 0
+        self._tallies: list[Tally] = []
+        self.missed = 0
+
+    def join(self, tally: Tally) -> None:
+        self._tallies.append(tally)
+
+    def leave(self, tally: Tally) -> None:
+        """The set is done with (a rebuilt plan): its calls so far are kept, and it is no longer read."""
+        self._settled += tally.calls
+        self._tallies.remove(tally)
+
+    @property
+    def calls(self) -> int:
+        return self._settled + sum(t.calls for t in list(self._tallies)) - self.missed
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +98,23 @@ class Impl:
     where: str
     bounded: bool = False  # its own conversation carries the deadline (an out-of-process stand-in): no timer here
     span_name: str = "pixsim.hook"
+
+    @property
+    def alone(self) -> tuple[Impl, ...]:
+        return (self,)
+
+
+def tallied(impls: tuple[Impl, ...]) -> tuple[tuple[Impl, ...], Tally]:
+    """``impls`` with a new tally that each of their stats counts."""
+    tally = Tally()
+    for impl in impls:
+        impl.stats.join(tally)
+    return impls, tally
+
+
+def untallied(impls: tuple[Impl, ...], tally: Tally) -> None:
+    for impl in impls:
+        impl.stats.leave(tally)
 
 
 def outcome_of(exc: BaseException) -> Outcome:
@@ -107,6 +151,7 @@ class Dispatcher:
         telemetry: Telemetry,
         record_failure: RecordFailure,
         deadline_ms: float,
+        trace_sample: float = 1.0,
     ) -> None:
         self.pm = pm
         self.participant = participant
@@ -117,8 +162,11 @@ class Dispatcher:
         self.deadline_ms = deadline_ms
         self.generation = 0  # bumped whenever what a plan depends on changes (registrations, enablement)
         self.stats: dict[tuple[str, str], ImplStats] = {}
-        self._extensions: dict[str, tuple[int, Impl | None]] = {}  # extension id -> (generation, impl)
+        self._extensions: dict[str, tuple[int, Impl | None, Tally]] = {}  # extension id -> (generation, impl, tally)
         self._calls = 0
+        # Head sampling of traces by count, decided here: an unsampled call never reaches the SDK's sampler, whose
+        # decision alone costs microseconds (one call in `_trace_every` is traced).
+        self._trace_every = max(1, round(1 / trace_sample))
 
     # -- accounting -----------------------------------------------------------------------------------------
     def stats_of(self, plugin_id: str, where: str) -> ImplStats:
@@ -131,79 +179,155 @@ class Dispatcher:
     def deadline(self, ms: float | None = None) -> float:
         return asyncio.get_running_loop().time() + (ms or self.deadline_ms) / 1000
 
-    def observer(self, impl: Impl, world_id: int | None) -> _Timing | None:
-        """Who watches this call: a span (tracing on) or the sampled duration metric (1 call in SAMPLE_EVERY)."""
-        self._calls += 1
-        sampled = not self._calls % SAMPLE_EVERY
+    def observer(self, impl: Impl, world_id: int | None, calls: int) -> _Timing | None:
+        """Who watches call number ``calls``: a span (tracing on, sampled by ``trace_sample``) and/or the duration
+        metric (1 call in SAMPLE_EVERY). The loop asks only when one of them may: the rest make no call here."""
+        sampled = not calls % SAMPLE_EVERY
         tracer = self.telemetry.tracer
+        if tracer is not None and calls % self._trace_every:
+            tracer = None
         if tracer is None and not sampled:
             return None
         return _Timing(self, impl.where, world_id, _start_span(tracer, impl, world_id), sampled)
 
     # -- the loop ---------------------------------------------------------------------------------------------
+    # One loop (_step) calls the impls; it runs synchronously until an impl answers with a coroutine, which it hands
+    # to its driver: :meth:`run` awaits it under the call's deadline and lets the loop go on, :meth:`run_sync`
+    # (a caller that cannot await) counts it as that plugin's failure. A sync call thus never makes a coroutine.
     async def run(
         self,
         impls: Sequence[Impl],
+        tally: Tally,
         args: tuple[Any, ...],
-        world: WorldScope | None,
+        world_id: int | None = None,
         *,
-        sync: bool = False,
+        keep_none: bool = False,
         deadline_ms: float | None = None,
-        failures: list[BaseException] | None = None,
-    ) -> list[tuple[Impl, Any]]:
-        """Call each impl isolated; ``(impl, result)`` of those that succeeded, in call order.
+        failures: list[tuple[str, BaseException]] | None = None,
+    ) -> list[Any]:
+        """Call each impl isolated, in order, as ``impl.call(impl.ctx, *args)``; the results of those that
+        succeeded (None results only with ``keep_none``).
 
-        ``sync``: the caller cannot await (an async impl is that plugin's failure) and drives this coroutine by
-        hand; it never suspends then. World scoping and breakers apply here; ``failures`` collects exceptions.
+        The caller has already left out the plugins the world does not let take part; the breakers of
+        ``world_id`` apply here. ``failures`` collects (plugin id, exception).
         """
-        world_id = enabled = None
-        blocked = half_open = _NONE
-        if world is not None:
-            world_id, enabled = world.world_id, world.enabled
-            if world_id is not None and self.breakers.any_tripped:
-                blocked, half_open = self.breakers.blocked(world_id), self.breakers.half_open(world_id)
-        timing = self.observer(impls[0], world_id) if impls else None
-        done: list[tuple[Impl, Any]] = []
+        impls, timing, failures = self._begin(impls, tally, world_id, failures)
+        done: list[Any] = []
         deadline: float | None = None
-        for impl in impls:
-            pid = impl.plugin_id
-            if pid in blocked or (enabled is not None and pid not in enabled and pid != CORE_PLUGIN_ID):
-                continue
+        remaining = iter(impls)
+        while (pending := self._step(remaining, args, done, world_id, timing, failures, keep_none)) is not None:
+            impl, coro = pending
             try:
-                result = impl.call(impl.ctx, *args)
-                if type(result) is CoroutineType:
-                    if sync:
-                        result.close()
-                        raise TypeError(f"async hookimpl {pid}.{impl.where} cannot run in a synchronous hook call")
-                    if impl.bounded:
-                        result = await result
-                    else:
-                        deadline = deadline or self.deadline(deadline_ms)
-                        result = await await_by(result, deadline)
+                if impl.bounded:
+                    result = await coro
+                else:
+                    deadline = deadline or self.deadline(deadline_ms)
+                    result = await await_by(coro, deadline)
             except Exception as exc:
                 self._failed(impl, exc, world_id, timing, failures)
                 continue
-            if timing is not None:
-                timing.lap(pid)
-            impl.stats.calls += 1
-            if half_open and pid in half_open:
-                self.breakers.record_success(pid, world_id)  # type: ignore[arg-type]  # half_open implies a world
-            done.append((impl, result))
-        if timing is not None:
-            timing.finish()
+            self._kept(impl, result, done, timing, keep_none)
+        self._end(impls, world_id, timing, failures)
         return done
 
     def run_sync(
-        self, impls: Sequence[Impl], args: tuple[Any, ...], world: WorldScope | None
-    ) -> list[tuple[Impl, Any]]:
-        """:meth:`run` from synchronous code: the same loop, driven by hand (it cannot suspend in sync mode)."""
-        coro = self.run(impls, args, world, sync=True)
-        try:
-            coro.send(None)
-        except StopIteration as finished:
-            return finished.value  # type: ignore[no-any-return]
-        coro.close()
-        raise RuntimeError("a synchronous dispatch suspended")  # cannot happen: sync mode never awaits
+        self,
+        impls: Sequence[Impl],
+        tally: Tally,
+        args: tuple[Any, ...],
+        world_id: int | None = None,
+    ) -> list[Any]:
+        """:meth:`run` from synchronous code: an async impl is a failure of its plugin here."""
+        impls, timing, failures = self._begin(impls, tally, world_id, None)
+        done: list[Any] = []
+        remaining = iter(impls)
+        while (pending := self._step(remaining, args, done, world_id, timing, failures, False)) is not None:
+            impl, coro = pending
+            coro.close()
+            error = TypeError(f"async hookimpl {impl.plugin_id}.{impl.where} cannot run in a synchronous hook call")
+            self._failed(impl, error, world_id, timing, failures)
+        self._end(impls, world_id, timing, failures)
+        return done
+
+    def _step(
+        self,
+        remaining: Iterator[Impl],
+        args: tuple[Any, ...],
+        done: list[Any],
+        world_id: int | None,
+        timing: _Timing | None,
+        failures: list[tuple[str, BaseException]] | None,
+        keep_none: bool,
+    ) -> tuple[Impl, CoroutineType[Any, Any, Any]] | None:
+        """The loop: call the remaining impls until one answers with a coroutine (returned, for the driver)."""
+        for impl in remaining:
+            try:
+                result = impl.call(impl.ctx, *args)
+            except Exception as exc:
+                self._failed(impl, exc, world_id, timing, failures)
+                continue
+            if type(result) is CoroutineType:
+                return impl, result
+            # what _kept does, inline: this is the hot path
+            if timing is not None:
+                timing.lap(impl.plugin_id)
+            if result is not None or keep_none:
+                done.append(result)
+        return None
+
+    @staticmethod
+    def _kept(impl: Impl, result: Any, done: list[Any], timing: _Timing | None, keep_none: bool) -> None:
+        if timing is not None:
+            timing.lap(impl.plugin_id)
+        if result is not None or keep_none:
+            done.append(result)
+
+    def _begin(
+        self,
+        impls: Sequence[Impl],
+        tally: Tally,
+        world_id: int | None,
+        failures: list[tuple[str, BaseException]] | None,
+    ) -> tuple[Sequence[Impl], _Timing | None, list[tuple[str, BaseException]] | None]:
+        """Count the call; leave out plugins whose breaker is open (rare: only then is a failure list kept, to
+        close the half-open ones that pass); start the observer when one watches this call."""
+        tally.calls += 1
+        if world_id is not None and self.breakers.tripped:
+            impls, failures = self._screened(impls, world_id), [] if failures is None else failures
+        calls = self._calls = self._calls + 1
+        if impls and (self.telemetry.tracer is not None or not calls % SAMPLE_EVERY):
+            return impls, self.observer(impls[0], world_id, calls), failures
+        return impls, None, failures
+
+    def _end(
+        self,
+        ran: Sequence[Impl],
+        world_id: int | None,
+        timing: _Timing | None,
+        failures: list[tuple[str, BaseException]] | None,
+    ) -> None:
+        if timing is not None:
+            timing.finish()
+        if world_id is not None and self.breakers.tripped and failures is not None:
+            self._probation_passed(ran, world_id, failures)
+
+    def _screened(self, impls: Sequence[Impl], world_id: int) -> Sequence[Impl]:
+        """``impls`` without the plugins whose breaker is open in ``world_id``."""
+        blocked = self.breakers.blocked(world_id)
+        if not blocked:
+            return impls
+        for impl in impls:
+            if impl.plugin_id in blocked:
+                impl.stats.missed += 1
+        return tuple(impl for impl in impls if impl.plugin_id not in blocked)
+
+    def _probation_passed(self, ran: Sequence[Impl], world_id: int, failures: list[tuple[str, BaseException]]) -> None:
+        """A half-open breaker closes when its plugin's call succeeded (a failure has opened it again)."""
+        half_open = self.breakers.half_open(world_id)
+        failed = {plugin_id for plugin_id, _ in failures}
+        for impl in ran:
+            if impl.plugin_id in half_open and impl.plugin_id not in failed:
+                self.breakers.record_success(impl.plugin_id, world_id)
 
     def _failed(
         self,
@@ -211,13 +335,14 @@ class Dispatcher:
         exc: BaseException,
         world_id: int | None,
         timing: _Timing | None,
-        failures: list[BaseException] | None,
+        failures: list[tuple[str, BaseException]] | None,
     ) -> None:
         if timing is not None:
             timing.lap(impl.plugin_id)
             timing.failed(impl.plugin_id, exc)
+        impl.stats.missed += 1
         if failures is not None:
-            failures.append(exc)
+            failures.append((impl.plugin_id, exc))
         self.record_failure(impl.plugin_id, impl.where, outcome_of(exc), exc, world_id)
 
     # -- behavior extensions ----------------------------------------------------------------------------------
@@ -226,17 +351,25 @@ class Dispatcher:
     ) -> Any:
         """A registered behavior extension as ``fn(ctx, *args)``, through the one loop: the world's enablement,
         the breakers and the deadline apply; a failure (recorded) or a plugin not taking part gives ``fallback``."""
-        impl = self._extension_impl(entry)
+        impl, tally = self._extension_impl(entry)
         if impl is None:
             return fallback
-        done = await self.run((impl,), args, world)
-        return done[0][1] if done else fallback
+        if world is None:
+            done = await self.run(impl.alone, tally, args, keep_none=True)
+        elif world.allows(impl.plugin_id):  # the core's built-ins always
+            done = await self.run(impl.alone, tally, args, world.world_id, keep_none=True)
+        else:
+            return fallback
+        return done[0] if done else fallback
 
-    def _extension_impl(self, entry: BehaviorEntry) -> Impl | None:
+    def _extension_impl(self, entry: BehaviorEntry) -> tuple[Impl | None, Tally]:
         cached = self._extensions.get(entry.id)
-        if cached is not None and cached[0] == self.generation and (cached[1] is None or cached[1].call is entry.fn):
-            return cached[1]
-        impl: Impl | None
+        if cached is not None:
+            generation, impl, tally = cached
+            if generation == self.generation and (impl is None or impl.call is entry.fn):
+                return impl, tally
+            if impl is not None:
+                untallied(impl.alone, tally)
         if entry.plugin_id == CORE_PLUGIN_ID:  # built-ins take no context and are never filtered
             impl = Impl(CORE_PLUGIN_ID, entry.fn, None, ImplStats(), entry.id, span_name=_span_of(entry))
         else:
@@ -249,8 +382,9 @@ class Dispatcher:
             impl = (
                 None if ctx is None else Impl(entry.plugin_id, entry.fn, ctx, stats, entry.id, bounded, _span_of(entry))
             )
-        self._extensions[entry.id] = (self.generation, impl)
-        return impl
+        tally = tallied(impl.alone)[1] if impl is not None else Tally()
+        self._extensions[entry.id] = (self.generation, impl, tally)
+        return impl, tally
 
 
 class HookCaller:
@@ -269,14 +403,40 @@ class HookCaller:
         self._plan: tuple[Impl, ...] = ()
         self._plan_generation = -1
         self._span_name = f"pixsim.hook.{name}"
+        self._views: dict[frozenset[str] | None, tuple[tuple[Impl, ...], Tally]] = {}
+        self._args = _arguments_getter(self._spec_rest)
+        self._ms = contract.deadline_ms
 
     # -- plan ---------------------------------------------------------------------------------------------
     def plan(self) -> tuple[Impl, ...]:
         dispatcher = self._dispatcher
         if self._plan_generation != dispatcher.generation:
+            self._forget_views()
             self._plan = tuple(self._build_plan())
             self._plan_generation = dispatcher.generation
         return self._plan
+
+    def _view(self, world: WorldScope | None) -> tuple[tuple[Impl, ...], Tally]:
+        """The plan as a world lets it take part, and its tally (worlds name few distinct sets: each is worked
+        out once per plan)."""
+        enabled = None if world is None else world.enabled
+        if self._plan_generation == self._dispatcher.generation:  # the hot path: nothing changed since
+            view = self._views.get(enabled)
+            if view is not None:
+                return view
+        plan = self.plan()
+        view = self._views.get(enabled)
+        if view is None:
+            if len(self._views) > 256:  # a bound, should enablement sets churn
+                self._forget_views()
+            view = tallied(tuple(i for i in plan if enabled is None or i.plugin_id in enabled))
+            self._views[enabled] = view
+        return view
+
+    def _forget_views(self) -> None:
+        for impls, tally in self._views.values():
+            untallied(impls, tally)
+        self._views = {}
 
     def _build_plan(self) -> list[Impl]:
         impls = []
@@ -310,26 +470,40 @@ class HookCaller:
 
     def _spec_args(self, kwargs: dict[str, Any]) -> tuple[Any, ...]:
         try:
-            return tuple([kwargs[a] for a in self._spec_rest])
+            return self._args(kwargs)
         except KeyError as exc:
             raise TypeError(f"hook {self.name!r} needs argument {exc.args[0]!r}") from None
 
     # -- calling ------------------------------------------------------------------------------------------
     async def __call__(self, *, world: WorldScope | None = None, **kwargs: Any) -> list[Any]:
-        done = await self._dispatcher.run(
-            self.plan(), self._spec_args(kwargs), world, deadline_ms=self.contract.deadline_ms
-        )
-        return [result for _, result in done if result is not None]
+        if world is None:
+            impls, tally = self._view(None)
+            return await self._dispatcher.run(impls, tally, self._spec_args(kwargs), None, deadline_ms=self._ms)
+        impls, tally = self._view(world)
+        return await self._dispatcher.run(impls, tally, self._spec_args(kwargs), world.world_id, deadline_ms=self._ms)
 
     def call_sync(self, *, world: WorldScope | None = None, **kwargs: Any) -> list[Any]:
         """Call from synchronous code. An async implementation is a failure of its plugin here."""
-        done = self._dispatcher.run_sync(self.plan(), self._spec_args(kwargs), world)
-        return [result for _, result in done if result is not None]
+        if world is None:
+            impls, tally = self._view(None)
+            return self._dispatcher.run_sync(impls, tally, self._spec_args(kwargs))
+        impls, tally = self._view(world)
+        return self._dispatcher.run_sync(impls, tally, self._spec_args(kwargs), world.world_id)
 
     def collect_sync(self, *, world: WorldScope | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Like :meth:`call_sync`, pairing each non-None result with the plugin id (start-up paths, not hot)."""
-        done = self._dispatcher.run_sync(self.plan(), self._spec_args(kwargs), world)
-        return [(impl.plugin_id, result) for impl, result in done if result is not None]
+        """Like :meth:`call_sync`, pairing each non-None result with the plugin id (start-up paths, not hot: each
+        impl is its own call of the loop, so the hot loop need not know about pairs)."""
+        world_id, args = None if world is None else world.world_id, self._spec_args(kwargs)
+        pairs: list[tuple[str, Any]] = []
+        for impl in self._view(world)[0]:
+            impls, tally = tallied(impl.alone)
+            try:
+                pairs += [
+                    (impl.plugin_id, result) for result in self._dispatcher.run_sync(impls, tally, args, world_id)
+                ]
+            finally:
+                untallied(impls, tally)
+        return pairs
 
     async def call_plugin(self, plugin_id: str, ctx: object, **kwargs: Any) -> BaseException | None:
         """Call one plugin's impl (lifecycle: whatever its state) through the same loop; its failure, or None
@@ -337,15 +511,28 @@ class HookCaller:
         hookimpl = next((h for h in self._hookimpls() if h.plugin_name == plugin_id), None)
         if hookimpl is None:
             return None
-        failures: list[BaseException] = []
-        impl = self._impl(hookimpl, ctx)
-        await self._dispatcher.run(
-            (impl,), self._spec_args(kwargs), None, deadline_ms=self.contract.deadline_ms, failures=failures
-        )
-        return failures[0] if failures else None
+        failures: list[tuple[str, BaseException]] = []
+        impls, tally = tallied(self._impl(hookimpl, ctx).alone)
+        try:
+            await self._dispatcher.run(
+                impls, tally, self._spec_args(kwargs), deadline_ms=self.contract.deadline_ms, failures=failures
+            )
+        finally:
+            untallied(impls, tally)
+        return failures[0][1] if failures else None
 
     def deadline(self) -> float:
         return self._dispatcher.deadline(self.contract.deadline_ms)
+
+
+def _arguments_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """``kwargs`` → the spec's arguments in order; the common shapes without a comprehension (one per call)."""
+    if not names:
+        return lambda kwargs: ()
+    if len(names) == 1:
+        (name,) = names
+        return lambda kwargs: (kwargs[name],)
+    return lambda kwargs: tuple([kwargs[name] for name in names])
 
 
 def _span_of(entry: BehaviorEntry) -> str:

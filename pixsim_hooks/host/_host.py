@@ -155,6 +155,7 @@ class PluginHost:
             telemetry=self.telemetry,
             record_failure=self.record_failure,
             deadline_ms=settings.hook_deadline_ms,
+            trace_sample=settings.tracing_sample,
         )
         self._callers = {name: self._caller(name) for name in self._spec_names()}
         self.hook = HookRelay({n: c for n, c in self._callers.items() if n not in _HOST_OWNED})

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     )
     hook_deadline_ms: float = Field(default=2000.0, gt=0, description="Deadline of one hook call, all impls.")
     tracing: bool = Field(default=False, description="Open an OpenTelemetry span per hook call.")
+    tracing_sample: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="With tracing on, the share of plugin calls that get a span (0.1: one call in ten); the others "
+        "make no OpenTelemetry call at all.",
+    )
     otel_exporter: str = Field(
         default="none",
         pattern="^(none|console|otlp)$",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pixsim_hooks.runtime._descriptors import ProcessPlugin, RemotePlugin
-from pixsim_hooks.runtime._isolated import IsolatedPlugin, RestartPolicy, Transport
+from pixsim_hooks.runtime._isolated import IsolatedPlugin, RestartPolicy, State, Transport
 from pixsim_hooks.runtime._protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
 from pixsim_hooks.runtime._runner import ISOLATED_HOOKS, REGISTER_MEMBERS
 from pixsim_hooks.runtime._sandbox import SandboxKind, detect_sandbox, unconfinable_reason
@@ -41,6 +41,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "SandboxKind",
     "Started",
+    "State",
     "TIMESTAMP_HEADER",
     "Transport",
     "detect_sandbox",

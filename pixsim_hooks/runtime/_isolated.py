@@ -24,6 +24,7 @@ import keyword
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -89,6 +90,28 @@ class Transport(Protocol):
         ...
 
 
+class State(StrEnum):
+    """Where an out-of-process plugin is in its life (``IsolatedPlugin.state``)::
+
+    CLOSED -> OPENING -> READY          start: hello and welcome; grant (and after a restart, the replays)
+    READY -> CRASHED -> OPENING         a missed deadline, a protocol break or a crash: killed, restarted later
+    CRASHED -> GIVEN_UP                 a crash loop (until the operator enables the plugin again)
+    READY -> LOST -> OPENING -> READY   a remote that restarted: greeted again before its next call
+    any -> CLOSED                       stop
+    """
+
+    CLOSED = "closed"  # never started, or stopped
+    OPENING = "opening"  # the transport is open; hello, grant (and after a restart, the replays) in progress
+    READY = "ready"  # calls may go out
+    LOST = "lost"  # a remote said it no longer knows this host: hello, grant and replays before its next call
+    CRASHED = "crashed"  # killed; a restart is scheduled after a backoff
+    GIVEN_UP = "given_up"  # a crash loop: it will not be restarted until the operator enables it again
+
+
+_OPEN = frozenset({State.OPENING, State.READY, State.LOST})  # the transport is open and the conversation ours
+_CALLABLE = frozenset({State.READY, State.LOST})
+
+
 @dataclass(slots=True)
 class _Item:
     args: tuple[Any, ...]
@@ -144,11 +167,8 @@ class IsolatedPlugin:
         self.welcome: Welcome | None = None
         self.plugin_id = transport.label
         self.permissions: tuple[str, ...] = ()
+        self.state = State.CLOSED
         self.gave_up: str | None = None  # why it will not be restarted (crash loop)
-        self._open = False
-        self._ready = False  # open, granted and (after a restart) registered again: calls may go out
-        self._greet_again = False  # a remote said it no longer knows this host: hello, grant, replay first
-        self._retry_at = 0.0
         self._ids = 0
         self._last_cap = 0
         self._lock = asyncio.Lock()
@@ -167,7 +187,7 @@ class IsolatedPlugin:
     # -- handshake ----------------------------------------------------------------------------------------------
     async def start(self) -> Welcome:
         """Open the transport and say hello; the plugin's welcome (manifest, hooks) is checked here."""
-        self._open, self._last_cap = True, 0  # before opening: a failed start is a crash like any other
+        self.state, self._last_cap = State.OPENING, 0  # before opening: a failed start is a crash like any other
         await self.transport.open()
         if self.interner is not None:
             self.interner.reset()
@@ -203,7 +223,7 @@ class IsolatedPlugin:
     async def ping(self) -> float:
         """The round trip of a ``ping`` in seconds: is the plugin there, and how fast does it answer? Raises
         PluginCrashed when it is not running; one that does not answer in time is killed like any other."""
-        if not self._ready:
+        if self.state not in _CALLABLE:
             raise PluginCrashed(f"plugin {self.plugin_id!r} is {self._state()}", plugin_id=self.plugin_id)
         start = time.perf_counter()
         async with self._lock:
@@ -212,11 +232,11 @@ class IsolatedPlugin:
 
     async def stop(self) -> None:
         """Ask the plugin to stop, then make sure it has (a child is killed either way)."""
-        if self._open:
+        if self.state in _OPEN:
             with contextlib.suppress(Exception):
                 async with self._lock:
                     await self._timed(self._send({"type": "shutdown"}), 1.0)
-        self._open = self._ready = False
+        self.state = State.CLOSED
         await self.transport.close(kill=True)
         for task in list(self._tasks):
             task.cancel()
@@ -284,7 +304,7 @@ class IsolatedPlugin:
     async def call(self, target: tuple[str, str], args: tuple[Any, ...], ctx: Any, local: Any = None) -> Any:
         """Call the plugin once. When nobody is talking to it the call goes out at once, by itself; otherwise it is
         queued and goes out with the other calls to ``target`` made meanwhile, as one batch."""
-        if not self._ready:  # fail fast: a restart in progress must not eat the caller's deadline
+        if self.state not in _CALLABLE:  # fail fast: a restart in progress must not eat the caller's deadline
             raise PluginCrashed(f"plugin {self.plugin_id!r} is {self._state()}", plugin_id=self.plugin_id)
         if not self._lock.locked() and not self._pending:
             return await self._call_alone(target, _Item(args, ctx, local))
@@ -345,8 +365,8 @@ class IsolatedPlugin:
 
     async def _call_batch(self, target: tuple[str, str], items: list[_Item]) -> list[ItemResult]:
         await self._ensure_open()
-        if self._greet_again:  # the remote restarted and lost this conversation: greet it before the call
-            self._greet_again = False
+        if self.state is State.LOST:  # the remote restarted and lost this conversation: greet it before the call
+            self.state = State.OPENING
             await self._restart()
         kind, name = target
         encoded = [encode_value(list(item.args), self.interner) for item in items]
@@ -485,9 +505,9 @@ class IsolatedPlugin:
     # -- crashes and restarts ----------------------------------------------------------------------------------
     def _crash_soon(self, reason: str) -> None:
         """:meth:`_crash` from code that cannot wait: no call goes out from here on; the kill follows."""
-        if not self._open or not self.transport.restartable:  # a remote's server drops the late answer itself
+        if self.state not in _OPEN or not self.transport.restartable:  # a remote's server drops the late answer
             return
-        self._open = self._ready = False
+        self.state = State.CRASHED
         task = asyncio.get_running_loop().create_task(self._finish_crash(reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -497,13 +517,14 @@ class IsolatedPlugin:
         A remote is not ours to kill or restart: each exchange stands alone, so a failed one fails only its call
         (fallback; the breakers decide when to stop calling), and one that lost this conversation (it restarted)
         is greeted again before the next call."""
-        if not self._open:
+        if self.state not in _OPEN:
             return
         if not self.transport.restartable:
-            self._greet_again = self._greet_again or greet_again
+            if greet_again and self.state is State.READY:
+                self.state = State.LOST
             _log.warning("remote plugin exchange failed", plugin_id=self.plugin_id, reason=reason)
             return
-        self._open = self._ready = False
+        self.state = State.CRASHED
         await self._finish_crash(reason)
 
     async def _finish_crash(self, reason: str) -> None:
@@ -514,6 +535,7 @@ class IsolatedPlugin:
         retry_at = self.policy.crashed(time.monotonic())
         _log.error("plugin process killed", plugin_id=self.plugin_id, reason=reason, output_tail=tail[-500:])
         if retry_at is None:
+            self.state = State.GIVEN_UP
             self.gave_up = f"crash loop: {self.policy.limit} crashes within {self.policy.window_s:g}s (last: {reason})"
             self.on_crash_loop(self.gave_up)
             return
@@ -525,19 +547,21 @@ class IsolatedPlugin:
     @property
     def running(self) -> bool:
         """Ready for calls (started, granted, registrations made again after a restart)."""
-        return self._ready
+        return self.state in _CALLABLE
 
     def _state(self) -> str:
-        return f"given up ({self.gave_up})" if self.gave_up is not None else "restarting"
+        if self.state is State.GIVEN_UP:
+            return f"given up ({self.gave_up})"
+        return "stopped" if self.state is State.CLOSED else "restarting"
 
     async def _ensure_open(self) -> None:
-        if not self._open:
+        if self.state not in _OPEN:
             raise PluginCrashed(f"plugin {self.plugin_id!r} is {self._state()}", plugin_id=self.plugin_id)
 
     async def _restart_at(self, when: float) -> None:
         await asyncio.sleep(max(0.0, when - time.monotonic()))
         async with self._lock:
-            if self._open or self.gave_up is not None:
+            if self.state is not State.CRASHED:  # stopped, given up, or already started again meanwhile
                 return
             try:
                 await self._restart()
@@ -551,21 +575,23 @@ class IsolatedPlugin:
         await self.grant(self.plugin_id, self.permissions)
         for hook in list(self._replay):  # the child lost its registrations: it makes them again
             await self._call_batch(("hook", hook), [_Item((), self._ctx, None)])
-        self._ready = True
+        self.state = State.READY
         _log.info("plugin process restarted", plugin_id=self.plugin_id)
 
     async def prepare(self, plugin_id: str, permissions: Sequence[str]) -> None:
         """Before the plugin's lifecycle hooks: (re)start it if it is not running and grant it its permissions."""
         self.reset()
         self._replay = []
-        if not self._open:
+        if self.state not in _OPEN:
             await self.start()
         await self.grant(plugin_id, permissions)
-        self._ready = True
+        self.state = State.READY
 
     def reset(self) -> None:
         """Forget crash history (the operator re-enabled the plugin)."""
-        self.gave_up, self._retry_at = None, 0.0
+        self.gave_up = None
+        if self.state is State.GIVEN_UP:
+            self.state = State.CLOSED
         self.policy.crashes.clear()
 
 

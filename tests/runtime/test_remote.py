@@ -20,7 +20,7 @@ from contrib_plugins import remote_example
 from pixsim_hooks import NpcSnapshot, NpcView, PluginManifest, RemoteRuntime, SessionCreated, SessionSnapshot, hookimpl
 from pixsim_hooks.host import PluginHost, PluginState, Settings, create_host
 from pixsim_hooks.plugin import ExtensionKind, PluginCrashed, ProtocolError, Storage
-from pixsim_hooks.runtime import RemotePlugin, serve_plugin
+from pixsim_hooks.runtime import RemotePlugin, State, serve_plugin
 from pixsim_hooks.runtime._protocol import dumps
 from pixsim_hooks.runtime._remote import RemoteTransport
 from pixsim_hooks.runtime._remote_server import _SeenIds, _ThreadChannel
@@ -343,7 +343,10 @@ async def test_a_remote_that_restarted_is_greeted_again(serve: Any, load_host: L
     meddler.app = serve_plugin(Served(), secret=SECRET)  # a new remote process: no grant, no registrations
     assert await condition(host, "raining", world_meta={"weather": "rain"}) is False  # 409: falls back
     assert "no longer knows this host" in failures(host)[-1][2]
+    isolated = host.isolated("alpha")
+    assert isolated is not None and isolated.state is State.LOST
     assert await condition(host, "raining", world_meta={"weather": "rain"}) is True  # hello, grant, replay, call
+    assert isolated.state is State.READY
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

@@ -27,7 +27,7 @@ import pytest
 from pixsim_hooks import NpcSnapshot, NpcView, ProcessRuntime, SessionSnapshot
 from pixsim_hooks.host import ISOLATED_ENTRY_POINT_GROUP, PluginHost, PluginState, Settings, create_host
 from pixsim_hooks.plugin import ExtensionKind
-from pixsim_hooks.runtime import ProcessPlugin, SandboxKind
+from pixsim_hooks.runtime import ProcessPlugin, SandboxKind, State
 from tests import processes
 from tests.runtime.hostile_plugins import BAD_FRAMES, outside_targets
 
@@ -328,9 +328,13 @@ async def test_a_crashed_child_restarts_and_registers_its_extensions_again(run: 
     assert entry is not None
     assert await host.call_extension(entry, {}, None, fallback="failed") is True
     first = child(host, "phoenix")
+    isolated = host.isolated("phoenix")
+    assert isolated is not None and isolated.state is State.READY
     assert await host.hook.provide_simulation_defaults(world_id=13) == []  # it dies
+    assert isolated.state is State.CRASHED  # decided before the call that crashed returned
     assert await host.call_extension(entry, {}, None, fallback="failed") == "failed"  # restarting: fallback at once
     assert await restarted(host, "phoenix")
+    assert isolated.state is State.READY
     assert await host.call_extension(entry, {}, None, fallback="failed") is True
     assert child(host, "phoenix") != first  # a new process (psutil compares pid and start time)
     assert await dies(first)
@@ -345,6 +349,8 @@ async def test_a_crash_loop_quarantines_the_plugin(run: Run) -> None:
         assert await host.hook.provide_simulation_defaults(world_id=1) == []
     info = host.plugin("crasher")  # decided with the third crash, before the call that crashed returned
     assert info.state is PluginState.QUARANTINED
+    isolated = host.isolated("crasher")
+    assert isolated is not None and isolated.state in (State.GIVEN_UP, State.CLOSED)  # the quarantine stops it
     assert "crash loop" in (info.reason or "")
     assert await dies(last)
 

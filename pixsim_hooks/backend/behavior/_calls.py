@@ -2,49 +2,56 @@
 the contract's result rules, and keeping track of which plugins took part in each NPC's decision.
 
 Every call passes a private sentinel as the fallback, so a failure (recorded by the host) is told apart from a
-legitimate False / 1.0 / None; the contract's fallback is applied here.
+legitimate False / 1.0 / None; the contract's fallback is applied here. Participation is recorded against the NPC
+each call is for (every call carries that NPC's view), in the record :meth:`ExtensionCalls.begin_npc` gave it: the
+same whether the tick decides its NPCs one after another or concurrently.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 from pixsim_hooks.host import Outcome, PluginHost, WorldScope
 from pixsim_hooks.plugin import CORE_PLUGIN_ID, BehaviorEntry, EffectWriter, ExtensionKind, NpcView, StagedWrites
 
-__all__ = ["ConcurrentExtensionCalls", "ExtensionCalls"]
+__all__ = ["ExtensionCalls", "Participation"]
 
 _FAILED = object()
-_FOCUS: ContextVar[tuple[set[str], set[str]]] = ContextVar("pixsim_behavior_npc_focus")
 NEUTRAL = 1.0
+
+
+class Participation:
+    """Which plugins took part in one NPC's decision, and which failed in it."""
+
+    __slots__ = ("acted", "failed")
+
+    def __init__(self) -> None:
+        self.acted: set[str] = set()
+        self.failed: set[str] = set()
 
 
 class ExtensionCalls:
     """One tick's view of the registry: which extensions may run for this world, and calls to them.
 
-    Build it with :meth:`for_world`: when a plugin of the world runs out of process the tick decides its NPCs
-    concurrently (so that their calls batch) and gets a :class:`ConcurrentExtensionCalls`."""
-
-    concurrent = False
+    ``concurrent``: some plugin of the world runs out of process, so the tick decides its NPCs concurrently (their
+    calls then go out in batches)."""
 
     def __init__(self, host: PluginHost, scope: WorldScope) -> None:
         self.host = host
         self.scope = scope
         self._entries: dict[tuple[ExtensionKind, str], BehaviorEntry | None] = {}
-        self.acted: set[str] = set()  # plugins that took part in the current NPC's decision
-        self.failed: set[str] = set()
+        self._records: dict[int, Participation] = {}  # NPC id -> its decision's record
+        self._outside = Participation()  # calls made for an NPC that has no record (none today)
+        self.concurrent = self.out_of_process()
 
-    @classmethod
-    def for_world(cls, host: PluginHost, scope: WorldScope) -> ExtensionCalls:
-        calls = cls(host, scope)
-        return ConcurrentExtensionCalls(host, scope) if calls.out_of_process() else calls
+    def begin_npc(self, npc_id: int, record: Participation) -> None:
+        """Record the participation of calls made for ``npc_id`` (their views name it) into ``record``."""
+        self._records[npc_id] = record
 
-    def begin_npc(self, acted: set[str], failed: set[str]) -> None:
-        """Record participation into these sets from now on (one pair per NPC)."""
-        self.acted, self.failed = acted, failed
+    def record_of(self, view: NpcView) -> Participation:
+        return self._records.get(view.npc.id, self._outside)
 
     def out_of_process(self) -> bool:
         """Some plugin taking part in this world's behavior runs out of process."""
@@ -81,13 +88,14 @@ class ExtensionCalls:
         if entry is None:
             return False
         result = await self.host.call_extension(entry, params, view, fallback=_FAILED, world=self.scope)
+        record = self.record_of(view)
         if result is _FAILED:
-            self._failed(entry)
+            record.failed.add(entry.plugin_id)
             return False
         if type(result) is not bool:
-            self._reject(entry, f"returned {type(result).__name__}, not bool; counted as False")
+            self._reject(entry, record, f"returned {type(result).__name__}, not bool; counted as False")
             return False
-        self._acted(entry)
+        self._acted(entry, record)
         return result
 
     async def factors(
@@ -96,16 +104,18 @@ class ExtensionCalls:
         """(factor id, multiplier) for each factor; a failure or a non-finite, negative or non-number result counts
         as the neutral 1.0. One coroutine for all of an activity's factors: this runs per candidate per NPC."""
         values: list[tuple[str, float]] = []
+        record = self.record_of(view)
         for entry in entries:
             result = await self.host.call_extension(entry, activity, view, fallback=_FAILED, world=self.scope)
             if result is _FAILED:
-                self._failed(entry)
+                record.failed.add(entry.plugin_id)
                 result = NEUTRAL
             elif type(result) not in (float, int) or not math.isfinite(result) or result < 0:  # bool is not int
-                self._reject(entry, f"returned {result!r:.60}, not a finite non-negative number; counted as 1.0")
+                why = f"returned {result!r:.60}, not a finite non-negative number; counted as 1.0"
+                self._reject(entry, record, why)
                 result = NEUTRAL
             else:
-                self.acted.add(entry.plugin_id)  # scoring factors are plugins' only (the core has none)
+                record.acted.add(entry.plugin_id)  # scoring factors are plugins' only (the core has none)
             values.append((entry.id, float(result)))
         return values
 
@@ -117,51 +127,20 @@ class ExtensionCalls:
             result = await self.host.call_extension(entry, params, view, writer, fallback=_FAILED, world=self.scope)
         finally:
             staged = writer.seal()  # the writer refuses use from here on, whatever happened
+        record = self.record_of(view)
         if result is _FAILED:
-            self._failed(entry)
+            record.failed.add(entry.plugin_id)
             return None
-        self._acted(entry)
+        self._acted(entry, record)
         return staged
 
     # -- bookkeeping ----------------------------------------------------------------------------------------------
-    def _acted(self, entry: BehaviorEntry) -> None:
+    @staticmethod
+    def _acted(entry: BehaviorEntry, record: Participation) -> None:
         if entry.plugin_id != CORE_PLUGIN_ID:
-            self.acted.add(entry.plugin_id)
+            record.acted.add(entry.plugin_id)
 
-    def _failed(self, entry: BehaviorEntry) -> None:
-        self.failed.add(entry.plugin_id)
-
-    def _reject(self, entry: BehaviorEntry, why: str) -> None:
-        self.failed.add(entry.plugin_id)
+    def _reject(self, entry: BehaviorEntry, record: Participation, why: str) -> None:
+        record.failed.add(entry.plugin_id)
         error = TypeError(f"{entry.kind.value} {entry.id} {why}")
         self.host.record_failure(entry.plugin_id, entry.id, Outcome.ERROR, error, self.scope.world_id)
-
-
-class ConcurrentExtensionCalls(ExtensionCalls):
-    """For NPCs decided concurrently, each in its own task: the current NPC's participation sets are a context
-    variable (each task has its own), not attributes (a plain attribute would be the last task's)."""
-
-    concurrent = True
-
-    def __init__(self, host: PluginHost, scope: WorldScope) -> None:
-        super().__init__(host, scope)
-        self._outside = (set[str](), set[str]())  # participation recorded outside any NPC's decision
-
-    def begin_npc(self, acted: set[str], failed: set[str]) -> None:
-        _FOCUS.set((acted, failed))
-
-    @property
-    def acted(self) -> set[str]:
-        return _FOCUS.get(self._outside)[0]
-
-    @acted.setter
-    def acted(self, value: set[str]) -> None:  # the base class's __init__ assigns it; the context var rules
-        pass
-
-    @property
-    def failed(self) -> set[str]:
-        return _FOCUS.get(self._outside)[1]
-
-    @failed.setter
-    def failed(self, value: set[str]) -> None:
-        pass

@@ -75,7 +75,7 @@ def energy_between(ctx: None, params: Mapping[str, Any], view: NpcView) -> bool:
 
 def random_chance(ctx: None, params: Mapping[str, Any], view: NpcView) -> bool:
     """Drawn from the deciding NPC's seeded stream, so a tick is repeatable."""
-    return bool(current_world().rng.random() < params["probability"])
+    return bool(current_world().rng_of(view.npc.id).random() < params["probability"])
 
 
 def time_of_day_in(ctx: None, params: Mapping[str, Any], view: NpcView) -> bool:

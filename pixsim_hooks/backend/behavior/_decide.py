@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pixsim_hooks.backend.behavior._activities import CompiledActivity, destination, feasible
-from pixsim_hooks.backend.behavior._calls import ExtensionCalls
+from pixsim_hooks.backend.behavior._calls import ExtensionCalls, Participation
 from pixsim_hooks.backend.behavior._conditions import CompiledCondition
 from pixsim_hooks.backend.behavior._config import NpcState, Preferences, Tier
 from pixsim_hooks.backend.behavior._effects import ENERGY_EFFECT, CompiledEffect, CoreEffectWriter, TickChange
@@ -61,8 +61,7 @@ class NpcRun:
     rng: random.Random
     tier: Tier | None = None
     view: NpcView | None = None  # the current view of the NPC; None once its state changed
-    acted: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
+    record: Participation = field(default_factory=Participation)  # which plugins took part, which failed
     score: float | None = None
     suggested: bool = False
 
@@ -116,6 +115,9 @@ class TickRun:
         self._suggesters = bool(host.hook.suggest_activities.plan())
         self._concurrent = calls.concurrent
         self._turn_of: dict[int, asyncio.Future[None]] = {}  # NPC id -> the previous simulated NPC's completion
+        for run in npcs:  # each NPC's own state, found by the NPC id its views carry: never "the current NPC"
+            world.rngs[run.npc.id] = run.rng
+            calls.begin_npc(run.npc.id, run.record)
 
     async def execute(self) -> tuple[list[DecisionRow], TickChange]:
         with using_world(self.world):
@@ -136,7 +138,6 @@ class TickRun:
         return rows, self.change
 
     async def _tier(self, run: NpcRun) -> None:
-        self._focus(run)
         run.tier = await tier_of(self.plan, self.calls, self.view(run))
 
     async def _each(self, runs: Sequence[NpcRun], work: Any, *, ordered: bool = False) -> list[Any]:
@@ -171,10 +172,6 @@ class TickRun:
         if previous is not None:
             await previous
 
-    def _focus(self, run: NpcRun) -> None:
-        self.world.rng = run.rng
-        self.calls.begin_npc(run.acted, run.failed)
-
     def view(self, run: NpcRun) -> NpcView:
         if run.view is None:
             run.view = self._new_view(run)
@@ -194,7 +191,6 @@ class TickRun:
 
     # -- one simulated NPC --------------------------------------------------------------------------------------
     async def _simulate(self, run: NpcRun) -> DecisionRow:
-        self._focus(run)
         await self._settle_energy(run)
         state, now = run.state, self.world.now
         if state.next_decision_at_seconds is not None and now < state.next_decision_at_seconds:
@@ -342,8 +338,8 @@ class TickRun:
             self.change.merge(entry.plugin_id, staged)
         except NamespaceViolation as exc:
             self.host.health.record_denial(exc)
-            run.acted.discard(entry.plugin_id)
-            run.failed.add(entry.plugin_id)
+            run.record.acted.discard(entry.plugin_id)
+            run.record.failed.add(entry.plugin_id)
 
     # -- reporting ----------------------------------------------------------------------------------------------
     def _row(self, run: NpcRun, status: DecisionStatus) -> DecisionRow:
@@ -360,7 +356,7 @@ class TickRun:
             score=run.score if decided else None,
             energy=run.state.energy,
             location_id=run.state.location_id,
-            plugins=tuple(sorted(run.acted)),
-            failed_plugins=tuple(sorted(run.failed)),
+            plugins=tuple(sorted(run.record.acted)),
+            failed_plugins=tuple(sorted(run.record.failed)),
             suggested=run.suggested and decided,
         )

@@ -100,7 +100,7 @@ async def _prepare(host: PluginHost, storage: Storage, session: SessionSnapshot,
         scope=scope,
         now=session.world_time + seconds,
     )
-    calls = ExtensionCalls.for_world(host, scope)
+    calls = ExtensionCalls(host, scope)
     plan = await simulation_plan(host, calls, world.id, config.simulation_config)
     routines = {routine.id: CompiledRoutine(routine) for routine in config.routines}
     runs = [_npc_run(npc, behaviors[npc.id], routines, session, seed) for npc in npcs]

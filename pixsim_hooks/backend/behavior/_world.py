@@ -1,9 +1,10 @@
-"""The world as one tick sees it: config, NPCs, roles, locations, the clock and the deciding NPC's random stream.
+"""The world as one tick sees it: config, NPCs, roles, locations, the clock and each NPC's random stream.
 
 The core built-in conditions and effects are registered once per host and called like plugins' (``fn(None,
-params, view, ...)``), yet some need more than the view: role lookups, locations, the seeded random stream. The tick
-publishes its :class:`TickWorld` in a context variable for them; asyncio gives each request its own context, so
-concurrent ticks never see each other's.
+params, view, ...)``), yet some need more than the view: role lookups, locations, the seeded random stream of the NPC
+the view is of (``rng_of(view.npc.id)``, explicit per NPC, so NPCs decided concurrently never share one). The tick
+publishes its :class:`TickWorld` in a context variable for them (the one per-tick value that is not passed along):
+asyncio gives each request its own context, so concurrent ticks never see each other's.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def time_of_day(world_time: float) -> str:
 
 @dataclass(slots=True)
 class TickWorld:
-    """Everything one tick reads, resolved once. ``rng`` is the random stream of the NPC being decided."""
+    """Everything one tick reads, resolved once; ``rngs`` holds each NPC's seeded random stream."""
 
     world: WorldSnapshot
     config: BehaviorConfig
@@ -48,6 +49,7 @@ class TickWorld:
     roles: Mapping[str, tuple[int, ...]]
     scope: WorldScope
     now: float
+    rngs: dict[int, random.Random] = field(default_factory=dict)
     time_of_day: str = field(init=False)
     category_defaults: Mapping[str, float | None] = field(init=False)
 
@@ -56,20 +58,13 @@ class TickWorld:
         self.time_of_day = time_of_day(self.now)
         self.category_defaults = {c.id: c.default_weight for c in self.config.activity_categories}
 
-    @property
-    def rng(self) -> random.Random:
-        """The random stream of the NPC being decided. A context variable, not a field: NPCs decided concurrently
-        (each in its own task) each see their own."""
+    def rng_of(self, npc_id: int) -> random.Random:
+        """The seeded random stream of one NPC of this tick. There is no unseeded fallback: a draw for an NPC the
+        tick did not seed would make the tick unrepeatable, so it is a programming error."""
         try:
-            return _RNG.get()
-        except LookupError:
-            rng = random.Random()
-            _RNG.set(rng)
-            return rng
-
-    @rng.setter
-    def rng(self, value: random.Random) -> None:
-        _RNG.set(value)
+            return self.rngs[npc_id]
+        except KeyError:
+            raise RuntimeError(f"NPC {npc_id} has no random stream in this tick") from None
 
     def npc_ids(self, ref: str, actor: int) -> tuple[int, ...]:
         """The NPCs a reference names: ``npc:<id>`` (when it exists), ``role:<key>`` (every holder), ``self``."""
@@ -116,7 +111,6 @@ def roles_of(npcs: Mapping[int, tuple[str, ...]]) -> dict[str, tuple[int, ...]]:
 
 
 _CURRENT: ContextVar[TickWorld] = ContextVar("pixsim_behavior_tick_world")
-_RNG: ContextVar[random.Random] = ContextVar("pixsim_behavior_npc_rng")
 
 
 def current_world() -> TickWorld:

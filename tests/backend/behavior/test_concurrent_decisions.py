@@ -78,7 +78,7 @@ async def test_a_tick_with_sandboxed_plugins_decides_exactly_as_with_them_in_pro
     await sandboxed.load()
     try:
         for host, concurrent in ((inproc, False), (sandboxed, True)):
-            calls = ExtensionCalls.for_world(host, host.world_scope(world.id, world.meta))
+            calls = ExtensionCalls(host, host.world_scope(world.id, world.meta))
             assert calls.concurrent is concurrent
         expected = await ticked(inproc, storage, world.id, [n.id for n in npcs])
         got = await ticked(sandboxed, storage, world.id, [n.id for n in npcs])

@@ -145,3 +145,13 @@ def test_the_weighted_choice_is_proportional_to_the_scores_and_repeats_with_the_
     assert 0.7 < counts["b"] / 4000 < 0.8
     assert [choose(items, random.Random(9)) for _ in range(3)] == [choose(items, random.Random(9))] * 3
     assert choose([], rng) is None
+
+
+def test_each_npc_draws_from_its_own_seeded_stream_and_an_unseeded_npc_is_an_error() -> None:
+    """No silent fallback to an unseeded random source: that would make a tick unrepeatable."""
+    world = tick_world()
+    world.rngs.update({1: random.Random("s:1"), 2: random.Random("s:2")})
+    assert world.rng_of(1).random() == random.Random("s:1").random()
+    assert world.rng_of(2).random() == random.Random("s:2").random()
+    with pytest.raises(RuntimeError, match="NPC 3 has no random stream"):
+        world.rng_of(3)
