@@ -216,19 +216,31 @@ class Dispatcher:
         deadline: float | None = None
         remaining = iter(impls)
         while (pending := self._step(remaining, args, done, world_id, timing, failures, keep_none)) is not None:
-            impl, coro = pending
-            try:
-                if impl.bounded:
-                    result = await coro
-                else:
-                    deadline = deadline or self.deadline(deadline_ms)
-                    result = await await_by(coro, deadline)
-            except Exception as exc:
-                self._failed(impl, exc, world_id, timing, failures)
-                continue
-            self._kept(impl, result, done, timing, keep_none)
+            if not pending[0].bounded:
+                deadline = deadline or self.deadline(deadline_ms)
+            await self._settle(pending, deadline, done, world_id, timing, failures, keep_none)
         self._end(impls, world_id, timing, failures)
         return done
+
+    async def _settle(
+        self,
+        pending: tuple[Impl, CoroutineType[Any, Any, Any]],
+        deadline: float | None,
+        done: list[Any],
+        world_id: int | None,
+        timing: _Timing | None,
+        failures: list[tuple[str, BaseException]] | None,
+        keep_none: bool,
+    ) -> None:
+        """Await the coroutine an async impl answered with, under the call's deadline (an out-of-process stand-in,
+        ``bounded``, carries its own)."""
+        impl, coro = pending
+        try:
+            result = await (coro if deadline is None else await_by(coro, deadline))
+        except Exception as exc:
+            self._failed(impl, exc, world_id, timing, failures)
+            return
+        self._kept(impl, result, done, timing, keep_none)
 
     def run_sync(
         self,
@@ -354,12 +366,21 @@ class Dispatcher:
         impl, tally = self._extension_impl(entry)
         if impl is None:
             return fallback
-        if world is None:
-            done = await self.run(impl.alone, tally, args, keep_none=True)
-        elif world.allows(impl.plugin_id):  # the core's built-ins always
-            done = await self.run(impl.alone, tally, args, world.world_id, keep_none=True)
-        else:
-            return fallback
+        world_id = None
+        if world is not None:
+            if not world.allows(impl.plugin_id):  # the core's built-ins always
+                return fallback
+            world_id = world.world_id
+        # The loop's steps by hand, as run() takes them, but for one impl: this is every condition, effect and
+        # scoring factor of every NPC of a tick, so no second coroutine unless the extension is async.
+        impls, timing, failures = self._begin(impl.alone, tally, world_id, None)
+        done: list[Any] = []
+        pending = self._step(iter(impls), args, done, world_id, timing, failures, True)
+        if pending is not None:
+            await self._settle(
+                pending, None if impl.bounded else self.deadline(), done, world_id, timing, failures, True
+            )
+        self._end(impls, world_id, timing, failures)
         return done[0] if done else fallback
 
     def _extension_impl(self, entry: BehaviorEntry) -> tuple[Impl | None, Tally]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -447,16 +447,16 @@ class PluginHost:
             return None
         return entry.ctx
 
-    async def call_extension(
+    def call_extension(
         self, entry: BehaviorEntry, *args: Any, fallback: Any, world: WorldScope | None = None
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """Call a registered behavior extension as ``fn(ctx, *args)``, isolated like a hookimpl (the same loop).
 
         A plugin that is not enabled (globally or for ``world``), or whose breaker for that world is open, is not
         called; a failure, denial or missed deadline is recorded against the plugin and ``fallback`` returned
         (condition → False, scoring → 1.0, ...). Core built-ins are never filtered.
         """
-        return await self.dispatcher.call_extension(entry, args, fallback, world)
+        return self.dispatcher.call_extension(entry, args, fallback, world)  # its coroutine: no second layer
 
     def core_behavior(self) -> BehaviorExtensionAPI:
         """The BehaviorExtensionAPI of PixSim's own built-ins (namespace ``core``), for the backend to register
