@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 
 from bench._harness import Row, print_rows
+from pixsim_hooks.telemetry import configure_logging
 
 MODULES = ("bench_dispatch", "bench_proxies", "bench_backend", "bench_routes", "bench_behavior", "bench_sandbox")
 
@@ -19,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print every row as one JSON list")
     parser.add_argument("--only", default="", help="run only these modules (dispatch,proxies,backend,...)")
     args = parser.parse_args(argv)
+    configure_logging(level=logging.WARNING)  # logs to stderr: stdout holds only the rows (and is JSON with --json)
     chosen = [m for m in MODULES if not args.only or m.removeprefix("bench_") in args.only.split(",")]
     rows: list[Row] = []
     for name in chosen:
