@@ -43,7 +43,7 @@ from pixsim_hooks.telemetry import (
     Telemetry,
 )
 
-__all__ = ["Dispatcher", "HookCaller", "HookRelay", "Impl", "ImplStats", "Tally", "await_by", "outcome_of"]
+__all__ = ["Dispatcher", "HookCaller", "HookRelay", "Impl", "ImplStats", "Tally", "outcome_of"]
 
 _NONE: frozenset[str] = frozenset()
 Participant = Callable[[str, str], Any]
@@ -127,15 +127,36 @@ def outcome_of(exc: BaseException) -> Outcome:
     return Outcome.ERROR
 
 
-async def await_by(coro: Any, deadline: float) -> Any:
-    """Await one plugin coroutine under the call's deadline (loop time)."""
+async def _contained(coro: CoroutineType[Any, Any, Any]) -> tuple[bool, Any]:
+    """A plugin coroutine as a task may run it: whatever it raises comes back as a value, so that no SystemExit or
+    KeyboardInterrupt from plugin code escapes into the event loop (asyncio re-raises those out of a task step)."""
     try:
-        async with asyncio.timeout_at(deadline):
-            return await coro
-    except TimeoutError as exc:
-        if asyncio.get_running_loop().time() >= deadline:
-            raise HookDeadlineExceeded("hook call deadline exceeded") from exc
-        raise
+        return True, await coro
+    except asyncio.CancelledError:
+        raise  # the task is being abandoned (or cancelled itself): reported by the task's state
+    except BaseException as exc:
+        return False, exc
+
+
+_ABANDONED: set[asyncio.Task[Any]] = set()  # abandoned plugin tasks, kept alive until they end (never awaited)
+
+
+def _abandon(task: asyncio.Task[Any]) -> None:
+    """Stop waiting for a plugin's task: ask it to stop, and drop whatever it still answers."""
+    task.cancel()
+    if not task.done():
+        _ABANDONED.add(task)
+        task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log an abandoned plugin's late failure as lost
+
+
+def _overran(impl: Impl) -> HookDeadlineExceeded:
+    return HookDeadlineExceeded(f"{impl.where} of plugin {impl.plugin_id!r} returned after the call's deadline")
 
 
 class Dispatcher:
@@ -176,9 +197,6 @@ class Dispatcher:
             stats = self.stats[(plugin_id, where)] = ImplStats()
         return stats
 
-    def deadline(self, ms: float | None = None) -> float:
-        return asyncio.get_running_loop().time() + (ms or self.deadline_ms) / 1000
-
     def observer(self, impl: Impl, world_id: int | None, calls: int) -> _Timing | None:
         """Who watches call number ``calls``: a span (tracing on, sampled by ``trace_sample``) and/or the duration
         metric (1 call in SAMPLE_EVERY). The loop asks only when one of them may: the rest make no call here."""
@@ -206,39 +224,62 @@ class Dispatcher:
         failures: list[tuple[str, BaseException]] | None = None,
     ) -> list[Any]:
         """Call each impl isolated, in order, as ``impl.call(impl.ctx, *args)``; the results of those that
-        succeeded (None results only with ``keep_none``).
+        succeeded (None results only with ``keep_none``), all under one deadline.
 
         The caller has already left out the plugins the world does not let take part; the breakers of
         ``world_id`` apply here. ``failures`` collects (plugin id, exception).
         """
-        impls, timing, failures = self._begin(impls, tally, world_id, failures)
+        impls, timing, failures, limit = self._begin(impls, tally, world_id, failures, deadline_ms)
         done: list[Any] = []
-        deadline: float | None = None
         remaining = iter(impls)
-        while (pending := self._step(remaining, args, done, world_id, timing, failures, keep_none)) is not None:
-            if not pending[0].bounded:
-                deadline = deadline or self.deadline(deadline_ms)
-            await self._settle(pending, deadline, done, world_id, timing, failures, keep_none)
+        while (pending := self._step(remaining, args, done, world_id, timing, failures, keep_none, limit)) is not None:
+            await self._settle(pending, limit, done, world_id, timing, failures, keep_none)
         self._end(impls, world_id, timing, failures)
         return done
 
     async def _settle(
         self,
         pending: tuple[Impl, CoroutineType[Any, Any, Any]],
-        deadline: float | None,
+        limit: float,
         done: list[Any],
         world_id: int | None,
         timing: _Timing | None,
         failures: list[tuple[str, BaseException]] | None,
         keep_none: bool,
     ) -> None:
-        """Await the coroutine an async impl answered with, under the call's deadline (an out-of-process stand-in,
-        ``bounded``, carries its own)."""
+        """The coroutine an async impl answered with, run to its end or abandoned at the call's deadline.
+
+        A plugin's coroutine runs as a task of its own (its own context, its own ``current_task()``), which this
+        call waits for without ever being inside it: one that swallows cancellation cannot hold the call, and
+        one that answers late is not listened to. An out-of-process stand-in (``bounded``) is host code whose
+        conversation carries the deadline and kills at it: awaited as it is."""
         impl, coro = pending
+        if impl.bounded:
+            try:
+                result = await coro
+            except Exception as exc:
+                self._failed(impl, exc, world_id, timing, failures)
+                return
+            self._kept(impl, result, done, timing, keep_none)
+            return
+        task = asyncio.get_running_loop().create_task(_contained(coro))
         try:
-            result = await (coro if deadline is None else await_by(coro, deadline))
-        except Exception as exc:
-            self._failed(impl, exc, world_id, timing, failures)
+            finished, _ = await asyncio.wait((task,), timeout=max(0.0, limit - time.monotonic()))
+        except asyncio.CancelledError:  # the host's own cancellation: the plugin's work goes with it
+            _abandon(task)
+            raise
+        if not finished:
+            _abandon(task)
+            self._failed(impl, HookDeadlineExceeded("hook call deadline exceeded"), world_id, timing, failures)
+            return
+        if task.cancelled():  # the plugin cancelled itself
+            self._failed(
+                impl, asyncio.CancelledError("the plugin's coroutine was cancelled"), world_id, timing, failures
+            )
+            return
+        ok, result = task.result()
+        if not ok:
+            self._failed(impl, result, world_id, timing, failures)
             return
         self._kept(impl, result, done, timing, keep_none)
 
@@ -250,10 +291,10 @@ class Dispatcher:
         world_id: int | None = None,
     ) -> list[Any]:
         """:meth:`run` from synchronous code: an async impl is a failure of its plugin here."""
-        impls, timing, failures = self._begin(impls, tally, world_id, None)
+        impls, timing, failures, limit = self._begin(impls, tally, world_id, None, None)
         done: list[Any] = []
         remaining = iter(impls)
-        while (pending := self._step(remaining, args, done, world_id, timing, failures, False)) is not None:
+        while (pending := self._step(remaining, args, done, world_id, timing, failures, False, limit)) is not None:
             impl, coro = pending
             coro.close()
             error = TypeError(f"async hookimpl {impl.plugin_id}.{impl.where} cannot run in a synchronous hook call")
@@ -270,16 +311,25 @@ class Dispatcher:
         timing: _Timing | None,
         failures: list[tuple[str, BaseException]] | None,
         keep_none: bool,
+        limit: float,
     ) -> tuple[Impl, CoroutineType[Any, Any, Any]] | None:
-        """The loop: call the remaining impls until one answers with a coroutine (returned, for the driver)."""
+        """The loop: call the remaining impls until one answers with a coroutine (returned, for the driver).
+
+        Whatever a plugin raises is its failure, BaseException included (SystemExit, KeyboardInterrupt,
+        GeneratorExit): nothing here can be the host's own cancellation, which only arrives at an ``await``. An
+        impl that returns after the call's deadline overran it: a timeout, its result not used (in-process code
+        cannot be stopped, only not believed)."""
         for impl in remaining:
             try:
                 result = impl.call(impl.ctx, *args)
-            except Exception as exc:
+            except BaseException as exc:
                 self._failed(impl, exc, world_id, timing, failures)
                 continue
             if type(result) is CoroutineType:
                 return impl, result
+            if time.monotonic() > limit:
+                self._failed(impl, _overran(impl), world_id, timing, failures)
+                continue
             # what _kept does, inline: this is the hot path
             if timing is not None:
                 timing.lap(impl.plugin_id)
@@ -300,16 +350,19 @@ class Dispatcher:
         tally: Tally,
         world_id: int | None,
         failures: list[tuple[str, BaseException]] | None,
-    ) -> tuple[Sequence[Impl], _Timing | None, list[tuple[str, BaseException]] | None]:
+        deadline_ms: float | None,
+    ) -> tuple[Sequence[Impl], _Timing | None, list[tuple[str, BaseException]] | None, float]:
         """Count the call; leave out plugins whose breaker is open (rare: only then is a failure list kept, to
-        close the half-open ones that pass); start the observer when one watches this call."""
+        close the half-open ones that pass); start the observer when one watches this call; the deadline (a
+        ``time.monotonic()`` instant)."""
         tally.calls += 1
+        limit = time.monotonic() + (deadline_ms or self.deadline_ms) / 1000
         if world_id is not None and self.breakers.tripped:
             impls, failures = self._screened(impls, world_id), [] if failures is None else failures
         calls = self._calls = self._calls + 1
         if impls and (self.telemetry.tracer is not None or not calls % SAMPLE_EVERY):
-            return impls, self.observer(impls[0], world_id, calls), failures
-        return impls, None, failures
+            return impls, self.observer(impls[0], world_id, calls), failures, limit
+        return impls, None, failures, limit
 
     def _end(
         self,
@@ -373,13 +426,11 @@ class Dispatcher:
             world_id = world.world_id
         # The loop's steps by hand, as run() takes them, but for one impl: this is every condition, effect and
         # scoring factor of every NPC of a tick, so no second coroutine unless the extension is async.
-        impls, timing, failures = self._begin(impl.alone, tally, world_id, None)
+        impls, timing, failures, limit = self._begin(impl.alone, tally, world_id, None, None)
         done: list[Any] = []
-        pending = self._step(iter(impls), args, done, world_id, timing, failures, True)
+        pending = self._step(iter(impls), args, done, world_id, timing, failures, True, limit)
         if pending is not None:
-            await self._settle(
-                pending, None if impl.bounded else self.deadline(), done, world_id, timing, failures, True
-            )
+            await self._settle(pending, limit, done, world_id, timing, failures, True)
         self._end(impls, world_id, timing, failures)
         return done[0] if done else fallback
 
@@ -541,9 +592,6 @@ class HookCaller:
         finally:
             untallied(impls, tally)
         return failures[0][1] if failures else None
-
-    def deadline(self) -> float:
-        return self._dispatcher.deadline(self.contract.deadline_ms)
 
 
 def _arguments_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

@@ -28,6 +28,7 @@ from pixsim_hooks.host._loading import (
     discover,
     effective_isolation,
     isolate,
+    name_refusal,
     policy_refusal,
 )
 from pixsim_hooks.host._settings import Settings
@@ -39,6 +40,7 @@ from pixsim_hooks.plugin import (
     BehaviorExtensionAPI,
     BehaviorRegistry,
     ContextServices,
+    Isolation,
     NotFoundError,
     Permission,
     PermissionDenied,
@@ -199,9 +201,11 @@ class PluginHost:
     async def load(self) -> None:
         """Discover, check and load every plugin; failures quarantine only the plugin concerned."""
         accepted: dict[str, Candidate] = {}
-        for candidate in discover(self._explicit, self._entry_points):
-            isolated = await self._start_isolated(candidate)
-            refusal = self._refusal(candidate, accepted)
+        for candidate in discover(self._explicit, self._entry_points, self.settings):
+            isolate(candidate)
+            runs = effective_isolation(candidate)  # decided before it starts: its stand-in then replaces it
+            isolated = await self._start_isolated(candidate) if runs is not None else None
+            refusal = self._refusal(candidate, accepted, runs)
             if refusal is not None:
                 if isolated is not None:
                     await isolated.stop()
@@ -221,23 +225,18 @@ class PluginHost:
             await self._load_one(accepted[pid])
         self.pm.check_pending()  # every impl still registered matches a hookspec
 
-    def _refusal(self, candidate: Candidate, accepted: dict[str, Candidate]) -> str | None:
+    def _refusal(self, candidate: Candidate, accepted: dict[str, Candidate], runs: Isolation | None) -> str | None:
         if candidate.error is not None:
             return str(candidate.error)
         assert candidate.manifest is not None
         if candidate.id in accepted or candidate.id in self._entries:
             return f"plugin {candidate.id!r}: another plugin with this id is already loaded ({candidate.source})"
-        return policy_refusal(candidate.manifest, self.settings, effective_isolation(candidate))
+        return policy_refusal(candidate.manifest, self.settings, runs)
 
     async def _start_isolated(self, candidate: Candidate) -> IsolatedPlugin | None:
-        """Start an out-of-process plugin (its manifest comes from its welcome). None for in-process ones."""
-        isolate(candidate)
-        if effective_isolation(candidate) is None:
-            return None
-        if candidate.manifest is not None and policy_refusal(candidate.manifest, self.settings) == (
-            "denied by PIXSIM_PLUGINS_DENY"
-        ):
-            return None  # an operator's deny: not even started
+        """Start an out-of-process plugin (a process plugin's manifest comes from its welcome)."""
+        if candidate.manifest is not None and name_refusal(candidate.manifest.id, self.settings) is not None:
+            return None  # denied or not allowed by the operator: not even started
         descriptor = candidate.obj
         assert isinstance(descriptor, ProcessPlugin | RemotePlugin)
         try:
@@ -280,7 +279,7 @@ class PluginHost:
             _log.warning("plugin asks for unknown permissions; they grant nothing", plugin_id=pid, unknown=unknown)
         try:
             self.pm.register(candidate.obj, name=pid)
-        except Exception as exc:
+        except BaseException as exc:  # pluggy reads the plugin's attributes: its code may raise anything
             self._quarantine(pid, f"registration failed: {exc}")
             return
         problem = self._check_impls(pid, entry)
@@ -392,13 +391,16 @@ class PluginHost:
     def _audit_manifest(self, pid: str, entry: _Entry) -> None:
         """A plugin that rewrote its manifest after load keeps the approved one; the attempt is recorded."""
         approved = entry.candidate.manifest
-        current = getattr(entry.candidate.obj, "manifest", None)
-        if approved is None or current is None:
-            return
-        current_data = current.model_dump() if isinstance(current, PluginManifest) else current
-        if current_data != approved.model_dump():
-            denial = PermissionDenied(pid, None, "manifest", "rewrite")
-            self.health.record_denial(denial)
+        try:  # the plugin's object: reading it runs plugin code (a property), compared only as plain data
+            current = getattr(entry.candidate.obj, "manifest", None)
+            if approved is None or current is None:
+                return
+            current_data = current.model_dump() if type(current) is PluginManifest else current
+            rewritten = type(current_data) is not dict or current_data != approved.model_dump()
+        except BaseException:
+            rewritten = True
+        if rewritten:
+            self.health.record_denial(PermissionDenied(pid, None, "manifest", "rewrite"))
 
     @property
     def load_order(self) -> tuple[str, ...]:

@@ -27,6 +27,8 @@ __all__ = [
     "ISOLATED_ENTRY_POINT_GROUP",
     "dependency_order",
     "discover",
+    "name_refusal",
+    "vouched",
     "effective_isolation",
     "isolate",
     "policy_refusal",
@@ -45,17 +47,29 @@ class Candidate:
     obj: object | None = None
     manifest: PluginManifest | None = None
     error: PluginLoadError | None = None
+    given: object | None = None  # the object as discovered (a plugin class before its instance was made)
 
     @property
     def id(self) -> str:
         return self.manifest.id if self.manifest is not None else self.source
 
 
+HOST_DISTRIBUTION = "pixsim-hooks"
+"""The distribution whose installed in-process plugins are vouched for when ``PIXSIM_PLUGINS_TRUSTED`` is unset."""
+
+
 def discover(
-    explicit: Iterable[object], entry_points: Iterable[importlib.metadata.EntryPoint] | None
+    explicit: Iterable[object],
+    entry_points: Iterable[importlib.metadata.EntryPoint] | None,
+    settings: Settings,
 ) -> list[Candidate]:
-    """Explicitly given plugin objects first, then the ``pixsim_hooks.plugins`` entry points, then the
-    ``pixsim_hooks.isolated_plugins`` ones (as :class:`ProcessPlugin`, not imported)."""
+    """Explicitly given plugin objects first, then the entry points of both groups.
+
+    Policy comes before code (DESIGN.md decision 14): an entry point is judged by its name and its distribution
+    before anything of it is imported. Denied or not allowed: refused, never imported. In the isolated group, or
+    in the in-process group but not vouched for (:func:`vouched`): run out of process (:class:`ProcessPlugin`,
+    the child imports it, the host never does). Only a vouched in-process entry point is imported here, and
+    whatever its import or instantiation raises, ``BaseException`` included, is that plugin's failure."""
     if entry_points is None:
         entry_points = [
             *importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
@@ -63,21 +77,58 @@ def discover(
         ]
     found = [_candidate(f"explicit:{_name_of(obj)}", obj) for obj in explicit]
     for ep in entry_points:
-        if ep.group == ISOLATED_ENTRY_POINT_GROUP:
+        refusal = name_refusal(ep.name, settings)
+        if refusal is not None:
+            error = PluginLoadError(f"{refusal}; its code was never imported", plugin_id=ep.name)
+            found.append(Candidate(ep.name, error=error))
+        elif ep.group == ISOLATED_ENTRY_POINT_GROUP or not vouched(ep, settings):
             found.append(_candidate(ep.name, ProcessPlugin(ep.value)))
-            continue
-        try:
-            obj = ep.load()
-        except Exception as exc:  # an import error quarantines this plugin only
-            err = PluginLoadError(f"plugin {ep.name!r}: import of {ep.value!r} failed: {_describe(exc)}")
-            err.plugin_id = ep.name
-            found.append(Candidate(ep.name, error=err))
-            continue
-        found.append(_candidate(ep.name, obj))
+        else:
+            found.append(_imported(ep))
     return found
 
 
+def vouched(ep: importlib.metadata.EntryPoint, settings: Settings) -> bool:
+    """May this in-process entry point's code be imported into the host? Named in ``PIXSIM_PLUGINS_TRUSTED``;
+    or, with that unset, installed by pixsim-hooks itself, or handed to the host as an ``EntryPoint`` object by the
+    embedder (no distribution: the embedder's own choice, like a plugin object it passes)."""
+    if settings.plugins_trusted is not None:
+        return ep.name in settings.plugins_trusted
+    dist = getattr(ep, "dist", None)
+    return dist is None or _normalized(dist.metadata["Name"] or "") == HOST_DISTRIBUTION
+
+
+def _normalized(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def name_refusal(name: str, settings: Settings) -> str | None:
+    """Why the deny or allow list refuses a plugin of this id (or entry point name), or None."""
+    if name in settings.plugins_deny:
+        return "denied by PIXSIM_PLUGINS_DENY"
+    if settings.plugins_allow is not None and name not in settings.plugins_allow:
+        return "not in PIXSIM_PLUGINS_ALLOW"
+    return None
+
+
+def _imported(ep: importlib.metadata.EntryPoint) -> Candidate:
+    try:
+        obj = ep.load()
+    except BaseException as exc:  # an import error (or a SystemExit at import) quarantines this plugin only
+        err = PluginLoadError(f"plugin {ep.name!r}: import of {ep.value!r} failed: {_describe(exc)}")
+        err.plugin_id = ep.name
+        return Candidate(ep.name, error=err)
+    return _candidate(ep.name, obj)
+
+
 def _candidate(source: str, obj: object) -> Candidate:
+    try:
+        return _read_candidate(source, obj)
+    except BaseException as exc:  # a property, a class body, an __init__ or a manifest that raises: its failure
+        return Candidate(source, error=PluginLoadError(f"plugin {source!r}: {_describe(exc)}"))
+
+
+def _read_candidate(source: str, obj: object) -> Candidate:
     if isinstance(obj, ProcessPlugin):  # its manifest comes from the child's welcome
         return Candidate(f"process:{obj.label}", obj)
     if isinstance(obj, RemotePlugin):
@@ -86,16 +137,19 @@ def _candidate(source: str, obj: object) -> Candidate:
         except ManifestError as exc:
             return Candidate(exc.plugin_id or source, obj, error=PluginLoadError(str(exc), plugin_id=exc.plugin_id))
         return Candidate(manifest.id, obj, manifest)
+    given = obj
     if isinstance(obj, type):  # a plugin class: one instance per host
         try:
             obj = obj()
-        except Exception as exc:
-            return Candidate(source, error=PluginLoadError(f"plugin {source!r}: instantiation failed: {exc}"))
+        except BaseException as exc:
+            return Candidate(
+                source, error=PluginLoadError(f"plugin {source!r}: instantiation failed: {_describe(exc)}")
+            )
     raw: Any = getattr(obj, "manifest", None)
     if raw is None:
         return Candidate(source, obj, error=PluginLoadError(f"plugin {source!r} has no `manifest` attribute"))
     try:
-        return Candidate(source, obj, parse_manifest(raw, source=source))
+        return Candidate(source, obj, parse_manifest(raw, source=source), given=given)
     except ManifestError as exc:
         err = PluginLoadError(str(exc), plugin_id=exc.plugin_id)
         return Candidate(exc.plugin_id or source, obj, error=err)
@@ -113,10 +167,9 @@ def policy_refusal(manifest: PluginManifest, settings: Settings, isolation: Isol
     """Why settings or the trust rule forbid loading this plugin here, or None. ``isolation`` is how the host will
     actually run it (a plugin may always be run more isolated than its manifest asks, never less)."""
     pid = manifest.id
-    if pid in settings.plugins_deny:
-        return "denied by PIXSIM_PLUGINS_DENY"
-    if settings.plugins_allow is not None and pid not in settings.plugins_allow:
-        return "not in PIXSIM_PLUGINS_ALLOW"
+    refusal = name_refusal(pid, settings)
+    if refusal is not None:
+        return refusal
     trust = manifest.trust
     if settings.plugins_trusted is not None and pid not in settings.plugins_trusted:
         trust = Trust.COMMUNITY  # the operator has not vouched for this plugin: its own claim does not count
@@ -167,7 +220,7 @@ def isolate(candidate: Candidate) -> None:
         return
     if manifest.isolation is Isolation.PROCESS:
         try:
-            candidate.obj = ProcessPlugin(target_of(obj), manifest.process)
+            candidate.obj = ProcessPlugin(target_of(candidate.given or obj), manifest.process)
         except PluginLoadError as exc:
             candidate.error = exc
     elif manifest.isolation is Isolation.REMOTE:

@@ -28,7 +28,7 @@ __all__ = [
     "ExtensionKind",
 ]
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 
 
 class ExtensionKind(StrEnum):
@@ -124,14 +124,14 @@ class BehaviorExtensionAPI:
         return CORE_PLUGIN_ID if self._plugin_id == CORE_PLUGIN_ID else f"plugin:{self._plugin_id}"
 
     def _local_name(self, prefix: str, name: str, member: str) -> str:
-        if not isinstance(name, str):
-            raise TypeError("an extension name must be a string")
+        if type(name) is not str:  # exactly: a str subclass's own methods could say anything
+            raise TypeError("an extension name must be a str")
         own = f"{prefix}{self._namespace()}:"
-        local = name.removeprefix(own)
-        if _NAME.match(local):
+        local = str.removeprefix(name, own)
+        if _NAME.fullmatch(local):  # the whole name: "$" would let a trailing newline through
             return local
         if ":" in local:  # a foreign namespace: another plugin's or the core's (red-team item 25)
             exc = NamespaceViolation(self._plugin_id, "behavior", member, name)
             self._report(exc)
             raise exc
-        raise ValueError(f"extension name {name!r} must match {_NAME.pattern}")
+        raise ValueError(f"extension name {name!r} must be {_NAME.pattern} (ASCII, all of it)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ from pixsim_hooks.plugin._snapshots import (
 from pixsim_hooks.plugin._storage import Storage
 
 __all__ = [
+    "MAX_ID",
+    "MAX_RELATIONSHIP_DELTA",
     "GenerationCapability",
     "LogCapability",
     "MAX_VALUE_BYTES",
@@ -34,29 +37,62 @@ __all__ = [
     "SessionCapability",
     "WorldCapability",
     "WorldCheck",
+    "checked_id",
     "checked_json",
+    "checked_relationship",
     "namespaced_key",
 ]
 
 RELATIONSHIP_METRICS = frozenset({"affinity", "trust", "chemistry", "tension"})
+MAX_RELATIONSHIP_DELTA = 100.0
 MAX_VALUE_BYTES = 64 * 1024
 
 WorldCheck = Callable[[str, int], Awaitable[None]]
 """``check(plugin_id, world_id)`` raises PluginNotEnabled unless the plugin may act on that world now."""
 
 
+# What a plugin hands in is checked by exact type and through ``str``'s own methods, never the value's: a ``str``
+# subclass can make ``startswith``, ``__eq__`` or ``__hash__`` say anything (red-team item 36).
+_NPC_KEY = re.compile(r"npc:(?:0|[1-9][0-9]{0,17})", re.ASCII)
+MAX_ID = 2**63 - 1  # what the database stores (signed 64-bit)
+
+
 def namespaced_key(plugin_id: str, key: str, *, capability: str = "session", member: str = "set_flag") -> str:
     """``"x"`` → ``"plugin:<id>:x"``; a key already in the plugin's own namespace is kept; any other is refused."""
-    if not isinstance(key, str) or not key or len(key) > 200:
-        raise ValueError("a flag key must be a non-empty string of at most 200 characters")
+    if type(key) is not str or not key or len(key) > 200:
+        raise ValueError("a flag key must be a non-empty str of at most 200 characters")
     own = f"plugin:{plugin_id}:"
-    if key.startswith(own):
+    if str.startswith(key, own):
         if len(key) == len(own):
             raise ValueError("a flag key must name something after the namespace")
         return key
-    if key.startswith("plugin:"):  # another plugin's namespace (red-team item 19)
+    if str.startswith(key, "plugin:"):  # another plugin's namespace (red-team item 19)
         raise NamespaceViolation(plugin_id, capability, member, key)
     return own + key
+
+
+def checked_id(value: Any, what: str = "id") -> int:
+    """A row id as the store takes it: exactly an ``int`` (not a bool, not a subclass), 1 to 2**63 - 1."""
+    if type(value) is not int or not 0 < value <= MAX_ID:
+        raise ValueError(f"{what} must be an int from 1 to {MAX_ID}")
+    return value
+
+
+def checked_relationship(npc_key: Any, metric: Any, delta: Any, bound: float) -> tuple[str, str, float]:
+    """``("npc:<id>", metric, delta)`` once each is what it must be: ``npc:`` and ASCII digits (no sign, no
+    leading zero, nothing after), one of the four metrics, an int or float (not a bool) within ``±bound``."""
+    if type(npc_key) is not str or _NPC_KEY.fullmatch(npc_key) is None:
+        raise ValueError("npc_key must look like 'npc:<id>'")
+    if type(metric) is not str or metric not in RELATIONSHIP_METRICS:
+        raise ValueError(f"metric must be one of {sorted(RELATIONSHIP_METRICS)}")
+    if type(delta) is int:
+        if abs(delta) > bound:  # before any float(): a 400-digit int would overflow it
+            raise ValueError(f"delta must be between -{bound:g} and {bound:g}")
+    elif type(delta) is not float or not math.isfinite(delta):
+        raise ValueError("delta must be a finite number")
+    elif abs(delta) > bound:
+        raise ValueError(f"delta must be between -{bound:g} and {bound:g}")
+    return npc_key, metric, float(delta)
 
 
 def checked_json(value: Any) -> Any:
@@ -77,13 +113,13 @@ class WorldCapability:
         self._storage = storage
 
     async def get_world(self, world_id: int) -> WorldSnapshot | None:
-        return await self._storage.worlds.get_world(world_id)
+        return await self._storage.worlds.get_world(checked_id(world_id, "world_id"))
 
     async def get_location(self, location_id: int) -> LocationSnapshot | None:
-        return await self._storage.worlds.get_location(location_id)
+        return await self._storage.worlds.get_location(checked_id(location_id, "location_id"))
 
     async def list_locations(self, world_id: int) -> tuple[LocationSnapshot, ...]:
-        return await self._storage.worlds.list_locations(world_id)
+        return await self._storage.worlds.list_locations(checked_id(world_id, "world_id"))
 
 
 class NpcCapability:
@@ -93,10 +129,10 @@ class NpcCapability:
         self._storage = storage
 
     async def get_npc(self, npc_id: int) -> NpcSnapshot | None:
-        return await self._storage.npcs.get_npc(npc_id)
+        return await self._storage.npcs.get_npc(checked_id(npc_id, "npc_id"))
 
     async def list_npcs(self, world_id: int) -> tuple[NpcSnapshot, ...]:
-        return await self._storage.npcs.list_npcs(world_id)
+        return await self._storage.npcs.list_npcs(checked_id(world_id, "world_id"))
 
 
 class SessionCapability:
@@ -123,7 +159,7 @@ class SessionCapability:
             raise
 
     async def get_session(self, session_id: int) -> SessionSnapshot | None:
-        return await self._storage.sessions.get_session(session_id)
+        return await self._storage.sessions.get_session(checked_id(session_id, "session_id"))
 
     async def get_flag(self, session_id: int, key: str, default: Any = None) -> Any:
         """Read one of the plugin's own flags (``key`` is namespaced like in :meth:`set_flag`)."""
@@ -147,7 +183,8 @@ class SessionCapability:
         if not isinstance(values, Mapping) or not values:
             raise ValueError("values must be a non-empty mapping of flag keys to values")
         staged = {self._key(key, "set_flags"): checked_json(value) for key, value in values.items()}
-        return await self._write(session_id, SessionChange(set_flags=staged, expected_version=expected_version))
+        pinned = None if expected_version is None else checked_id(expected_version, "expected_version")
+        return await self._write(session_id, SessionChange(set_flags=staged, expected_version=pinned))
 
     async def delete_flag(self, session_id: int, key: str) -> SessionSnapshot:
         full = self._key(key, "delete_flag")
@@ -155,19 +192,12 @@ class SessionCapability:
 
     async def adjust_relationship(self, session_id: int, npc_key: str, metric: str, delta: float) -> SessionSnapshot:
         """Add ``delta`` (finite, at most 100 in size) to ``relationships[npc_key][metric]``."""
-        if not isinstance(npc_key, str) or not npc_key.startswith("npc:") or not npc_key[4:].isdigit():
-            raise ValueError("npc_key must look like 'npc:<id>'")
-        if metric not in RELATIONSHIP_METRICS:
-            raise ValueError(f"metric must be one of {sorted(RELATIONSHIP_METRICS)}")
-        if isinstance(delta, bool) or not isinstance(delta, int | float) or not math.isfinite(delta):
-            raise ValueError("delta must be a finite number")
-        if abs(delta) > 100:
-            raise ValueError("delta must be between -100 and 100")
-        change = SessionChange(relationship_deltas={npc_key: {metric: float(delta)}})
+        key, metric, amount = checked_relationship(npc_key, metric, delta, MAX_RELATIONSHIP_DELTA)
+        change = SessionChange(relationship_deltas={key: {metric: amount}})
         return await self._write(session_id, change)
 
     async def _require(self, session_id: int) -> SessionSnapshot:
-        session = await self._storage.sessions.get_session(session_id)
+        session = await self._storage.sessions.get_session(checked_id(session_id, "session_id"))
         if session is None:
             raise NotFoundError(f"session {session_id} does not exist")
         return session
@@ -189,10 +219,10 @@ class GenerationCapability:
     async def submit(
         self, prompt: str, *, world_id: int | None = None, params: Mapping[str, Any] | None = None
     ) -> GenerationSnapshot:
-        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 4000:
+        if type(prompt) is not str or not prompt.strip() or len(prompt) > 4000:
             raise ValueError("prompt must be a non-empty string of at most 4000 characters")
         if world_id is not None:
-            await self._check_world(self._plugin_id, world_id)
+            await self._check_world(self._plugin_id, checked_id(world_id, "world_id"))
         request = GenerationRequest(
             prompt=prompt,
             requested_by=f"plugin:{self._plugin_id}",
@@ -202,7 +232,7 @@ class GenerationCapability:
         return await self._storage.generations.submit(request)
 
     async def get(self, generation_id: int) -> GenerationSnapshot | None:
-        return await self._storage.generations.get(generation_id)
+        return await self._storage.generations.get(checked_id(generation_id, "generation_id"))
 
 
 class LogCapability:

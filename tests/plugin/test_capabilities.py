@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pixsim_hooks import PluginNotEnabled, hookimpl
+from pixsim_hooks import NamespaceViolation, PluginNotEnabled, hookimpl
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._models import Generation
 from pixsim_hooks.backend._store import SqlStorage
@@ -77,9 +77,42 @@ REFUSED_DELTAS = {
     "a bool": True,
     "a string": "5",
     "None": None,
+    "a 400-digit int": 10**400,
+    "an int subclass": type("Lying", (int,), {"__abs__": lambda self: 0})(10**6),
 }
-REFUSED_NPC_KEYS = ["npc:", "npc:x", "npc:1 ", "npcs:1", "npc:-1", "npc:1.5", "NPC:1", "npc:1\n", "4"]
-REFUSED_METRICS = ["love", "Trust", "", "affinity "]
+
+
+class LyingKey(str):
+    """A str whose own methods say whatever suits it (red-team item 36)."""
+
+    def startswith(self, *args: Any, **kwargs: Any) -> bool:
+        return not str.startswith(self, "plugin:")
+
+    def isdigit(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+REFUSED_NPC_KEYS = [
+    "npc:",
+    "npc:x",
+    "npc:1 ",
+    "npcs:1",
+    "npc:-1",
+    "npc:1.5",
+    "NPC:1",
+    "npc:1\n",
+    "4",
+    "npc:\u0661",  # an Arabic-Indic digit one: str.isdigit() says yes
+    "npc:\u00b2",  # a superscript two
+    "npc:01",  # a second spelling of npc:1
+    LyingKey("npc:1"),
+]
+REFUSED_METRICS = ["love", "Trust", "", "affinity ", LyingKey("affinity")]
 
 
 async def _refused_without_a_write(ctx: Any, db: Database, session_id: int, *args: Any, why: str) -> None:
@@ -161,3 +194,69 @@ async def test_a_world_that_has_not_enabled_the_plugin_refuses_its_generation(
     assert (refused.value.plugin_id, refused.value.world_id) == ("scribe", world.id)
     assert await db.generation_rows() == 0
     assert host.health.of("scribe").denials == 1
+
+
+# -- keys whose own methods lie (red-team 36) -------------------------------------------------------------------------
+async def test_a_str_subclass_key_cannot_read_write_or_delete_another_plugins_or_the_cores_flags(
+    make_host: MakeHost, db: Database
+) -> None:
+    world = await db.storage.worlds.create_world("Harbor")
+    session = await db.storage.sessions.create_session(world.id, flags={"plugin:victim:secret": 1, "location_id": 3})
+    ctx = await plugin_ctx(make_host, db, "thief", "session:read", "session:write")
+    for key in ("plugin:victim:secret", "location_id"):
+        for attempt in (
+            ctx.session.get_flag(session.id, LyingKey(key)),
+            ctx.session.set_flag(session.id, LyingKey(key), 0),
+            ctx.session.delete_flag(session.id, LyingKey(key)),
+            ctx.session.set_flags(session.id, {LyingKey(key): 0}),
+        ):
+            with pytest.raises(ValueError, match="a flag key must be a non-empty str"):
+                await attempt
+    after = await db.storage.sessions.get_session(session.id)
+    assert (dict(after.flags), after.version) == ({"plugin:victim:secret": 1, "location_id": 3}, session.version)
+
+
+async def test_a_plugin_whose_id_is_a_prefix_of_anothers_cannot_reach_its_flags(
+    make_host: MakeHost, db: Database
+) -> None:
+    world = await db.storage.worlds.create_world("Harbor")
+    session = await db.storage.sessions.create_session(world.id, flags={"plugin:stealthy:x": 1})
+    ctx = await plugin_ctx(make_host, db, "stealth", "session:read", "session:write")
+    with pytest.raises(NamespaceViolation):
+        await ctx.session.set_flag(session.id, "plugin:stealthy:x", 2)
+    with pytest.raises(NamespaceViolation):
+        await ctx.session.get_flag(session.id, "plugin:stealthy:x")
+    written = await ctx.session.set_flag(session.id, "y:plugin:stealthy:x", 3)  # its own key, whatever it spells
+    assert dict(written.flags) == {"plugin:stealthy:x": 1, "plugin:stealth:y:plugin:stealthy:x": 3}
+
+
+async def test_extension_names_are_matched_whole_and_in_ascii(make_host: MakeHost) -> None:
+    refused: dict[str, str] = {}
+
+    class Registers:
+        manifest = manifest("names", "behavior:extend_conditions")
+
+        @hookimpl
+        def register_behavior(self, ctx: Any) -> None:
+            for name in (
+                "ready\n",
+                "rea\u0064y\u0301",
+                "\uff52eady",
+                "r\u0435ady",
+                LyingKey("plugin:other:x"),
+                "ok",
+            ):
+                try:
+                    ctx.behavior.register_condition_evaluator(name, lambda ctx, params, view: True)
+                except (ValueError, TypeError, PermissionError) as exc:
+                    refused[repr(name)] = type(exc).__name__
+
+    host = await make_host(Registers())
+    assert [e.id for e in host.behavior.entries() if e.plugin_id == "names"] == ["plugin:names:ok"]
+    assert refused == {
+        repr("ready\n"): "ValueError",  # a trailing newline: "$" would have let it through
+        repr("rea\u0064y\u0301"): "ValueError",  # a combining accent
+        repr("\uff52eady"): "ValueError",  # a fullwidth r
+        repr("r\u0435ady"): "ValueError",  # a Cyrillic e
+        repr(LyingKey("plugin:other:x")): "TypeError",  # a str subclass: refused by type, never asked
+    }

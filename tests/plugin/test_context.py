@@ -10,6 +10,7 @@ import pickle
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from pixsim_hooks import (
@@ -208,11 +209,22 @@ async def test_red_team_8_an_error_from_a_granted_call_carries_no_host_frames(
 
 async def test_red_team_8_an_unexpected_host_error_is_reduced_to_its_type(make_host: MakeHost, storage: Any) -> None:
     ctx = await ctx_with(make_host, "world:read", storage=storage)
+    async with storage.worlds._sessionmaker() as session, session.begin():  # the database breaks under the host
+        await session.execute(text("DROP TABLE game_worlds"))
     with pytest.raises(CapabilityError) as raised:
-        await ctx.world.get_world(object())  # the driver cannot bind it; its message would quote the SQL
-    # SQLAlchemy's ProgrammingError (sqlite3 cannot bind the object): its type name survives, its text does not
-    assert raised.value.error_type == "ProgrammingError"
-    assert str(raised.value) == "capability call world.get_world failed (ProgrammingError)"
+        await ctx.world.get_world(1)  # the driver's error quotes the SQL
+    # SQLAlchemy's OperationalError (no such table): its type name survives, its text does not
+    assert raised.value.error_type == "OperationalError"
+    assert str(raised.value) == "capability call world.get_world failed (OperationalError)"
+
+
+@pytest.mark.parametrize("world_id", [object(), True, 1.0, "1", 0, -1, 2**63, 2**400])
+async def test_an_id_that_is_not_a_plain_int_in_range_is_refused_before_the_store_sees_it(
+    make_host: MakeHost, storage: Any, world_id: Any
+) -> None:
+    ctx = await ctx_with(make_host, "world:read", storage=storage)
+    with pytest.raises(ValueError, match="world_id must be an int from 1 to 9223372036854775807"):
+        await ctx.world.get_world(world_id)
 
 
 async def test_red_team_9_an_async_capability_call_hands_out_no_host_coroutine(
