@@ -19,6 +19,6 @@ This package knows nothing of games, hookspecs or the host (an import-linter con
 from __future__ import annotations
 
 from proxies._denied import CapabilityError, PermissionDenied
-from proxies._proxy import capability_proxy, is_capability_proxy
+from proxies._proxy import capability_proxy, capability_proxy_class, is_capability_proxy
 
-__all__ = ["CapabilityError", "PermissionDenied", "capability_proxy", "is_capability_proxy"]
+__all__ = ["CapabilityError", "PermissionDenied", "capability_proxy", "capability_proxy_class", "is_capability_proxy"]

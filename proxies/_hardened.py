@@ -19,7 +19,17 @@ import wrapt
 
 from proxies._denied import DenialScope
 
-__all__ = ["CLASS_MACHINERY", "DENIED", "IMPLEMENTED", "HardenedProxy", "harden", "is_hardened", "wrapped_of"]
+__all__ = [
+    "CLASS_MACHINERY",
+    "DENIED",
+    "IMPLEMENTED",
+    "HardenedProxy",
+    "Opaque",
+    "harden",
+    "is_hardened",
+    "revealed",
+    "wrapped_of",
+]
 
 
 def _wrapt_member(name: str) -> Any:
@@ -210,3 +220,38 @@ def harden(
 def is_hardened(obj: object) -> bool:
     """True for any proxy of this package (capability proxy or sealed call); never touches ``obj`` itself."""
     return issubclass(type(obj), HardenedProxy)
+
+
+class Opaque:
+    """What a proxy wraps in place of a host object: a holder none of whose attributes can be read.
+
+    wrapt keeps a proxy's target in a C slot, and ``wrapt.ObjectProxy``'s own methods read it: calling one of them
+    on a proxy (``wrapt.ObjectProxy.__getattr__(proxy, "x")``) is a plain base-class call that would reach the host
+    object. Wrapping this holder instead, such a call reaches a holder that refuses every attribute; calling the
+    holder calls what it holds. Only :func:`revealed` (or the slot's own descriptor, the same class of reach as
+    ``object.__getattribute__``) gets the held object back."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self, held: object) -> None:
+        _set_held(self, held)
+
+    def __getattribute__(self, name: str) -> NoReturn:
+        raise AttributeError(f"{name}: a sealed holder has no attributes")
+
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        return _get_held(self)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return "<sealed>"
+
+
+_get_held: Callable[[Opaque], Any] = Opaque.__dict__["_held"].__get__
+_set_held: Callable[[Opaque, object], None] = Opaque.__dict__["_held"].__set__
+delattr(Opaque, "_held")  # the slot's descriptor goes from the class: type(holder)._held leads nowhere now
+
+
+def revealed(proxy: object) -> Any:
+    """The host object behind a proxy or sealed call of this package (host-side glue and tests only)."""
+    held = wrapped_of(proxy)
+    return _get_held(held) if type(held) is Opaque else held

@@ -13,11 +13,11 @@ from types import MappingProxyType
 from typing import Any
 
 from proxies._denied import DenialScope, PermissionDenied
-from proxies._hardened import HardenedProxy, harden, is_hardened
+from proxies._hardened import HardenedProxy, Opaque, harden, is_hardened, revealed
 from proxies._sanitize import CallScope
-from proxies._sealed import seal
+from proxies._sealed import opaque, seal, sealed_class
 
-__all__ = ["PROTOCOL", "CapabilityProxy", "capability_proxy", "is_capability_proxy"]
+__all__ = ["PROTOCOL", "CapabilityProxy", "capability_proxy", "capability_proxy_class", "is_capability_proxy"]
 
 PROTOCOL = frozenset(
     {
@@ -68,15 +68,54 @@ def capability_proxy(
     running loop. If the plugin's await is cancelled, that host task is not cancelled: it may run to completion.
     A result that *is* the target (``__enter__`` returning ``self``) is handed back as this proxy.
     """
-    scope = DenialScope(plugin_id, capability, MappingProxyType(dict(requires)), on_denied)
+    scope = DenialScope(plugin_id, capability, MappingProxyType(dict(requires)), opaque(on_denied))
     calls: list[CallScope] = []
     members = {name: _resolve(target, name, scope, calls) for name in grants}
     cls = _capability_class(scope, members)
-    proxy = cls(target)
+    proxy = cls(Opaque(target))  # never the target itself: wrapt's own methods read what a proxy wraps
     members["__class__"] = cls  # the proxy's own class, read like any member
     for call in calls:
         call.bind(proxy, target)
     return proxy
+
+
+def capability_proxy_class(
+    *,
+    plugin_id: str,
+    capability: str,
+    grants: Mapping[str, str | None],
+    requires: Mapping[str, str],
+    on_denied: Callable[[PermissionDenied], None] | None = None,
+) -> Callable[[object], object]:
+    """A proxy class for many short-lived targets of one kind (one per call, say): ``make = capability_proxy_class(
+    ...)`` once, then ``make(target)`` per target, which costs one proxy instance instead of a class.
+
+    Same rules as :func:`capability_proxy`, with members looked up on the target when read: a granted method comes
+    back as a sealed call (of a class made once per member), a granted value as it is. Special methods cannot be
+    granted here, and a method's result is handed back as it is (so a target must not return itself)."""
+    scope = DenialScope(plugin_id, capability, MappingProxyType(dict(requires)), opaque(on_denied))
+    for name in grants:
+        if name.startswith("_"):
+            raise ValueError(f"{capability}.{name} cannot be granted: private and special members never are")
+    sealed = {name: sealed_class(CallScope(plugin_id, capability, name), scope.on_denied) for name in grants}
+
+    def __getattribute__(self: object, name: str, _get: Any = sealed.get, _miss: Any = _MISSING) -> Any:
+        cls = _get(name, _miss)
+        if cls is _miss:
+            if name == "__class__":
+                return type(self)
+            raise type(self)._proxy_scope.deny(name)  # type: ignore[attr-defined]
+        value = getattr(revealed(self), name)
+        return cls(Opaque(value)) if callable(value) and not is_hardened(value) else value
+
+    shown = f"<{capability} capability of plugin {plugin_id!r}>"
+    namespace: dict[str, object] = {"__getattribute__": __getattribute__}
+    cls = harden(CapabilityProxy, _class_name(capability), scope, shown=shown, listed=grants, namespace=namespace)
+
+    def make(target: object) -> object:
+        return cls(Opaque(target))
+
+    return make
 
 
 def is_capability_proxy(obj: object) -> bool:

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from proxies._denied import DenialScope, PermissionDenied
-from proxies._hardened import HardenedProxy, harden, wrapped_of
+from proxies._hardened import HardenedProxy, Opaque, harden, is_hardened, wrapped_of
 from proxies._sanitize import CallScope, detached, sanitize
 
-__all__ = ["SealedCall", "seal"]
+__all__ = ["SealedCall", "opaque", "seal", "sealed_class"]
 
 _HOST_AWAITABLES = (types.CoroutineType, asyncio.Future)
 _RUNNING: set[asyncio.Future[Any]] = set()  # strong references: the loop keeps only weak ones to its tasks
@@ -57,11 +57,28 @@ class SealedCall(HardenedProxy):
 
 def seal(fn: Callable[..., Any], call: CallScope, on_denied: Callable[[PermissionDenied], None] | None) -> SealedCall:
     """Wrap ``fn`` (a bound method of a host object) as a sealed call for one plugin."""
-    scope = DenialScope(call.plugin_id, call.capability, {}, on_denied, prefix=f"{call.member}.")
-    shown = f"<sealed call {call} of plugin {call.plugin_id!r}>"
-    cls = harden(SealedCall, "SealedCall", scope, shown=shown, namespace={"_proxy_call": call})
-    sealed: SealedCall = cls(fn)
+    sealed: SealedCall = sealed_class(call, on_denied)(Opaque(fn))
     return sealed
+
+
+def sealed_class(call: CallScope, on_denied: Callable[[PermissionDenied], None] | None) -> type[SealedCall]:
+    """The class of the sealed calls of one member for one plugin: made once, instantiated per bound method."""
+    scope = DenialScope(call.plugin_id, call.capability, {}, opaque(on_denied), prefix=f"{call.member}.")
+    shown = f"<sealed call {call} of plugin {call.plugin_id!r}>"
+    cls: type[SealedCall] = harden(SealedCall, "SealedCall", scope, shown=shown, namespace={"_proxy_call": call})
+    return cls
+
+
+def opaque(fn: Callable[[PermissionDenied], None] | None) -> Callable[[PermissionDenied], None] | None:
+    """The host's denial callback as a proxy's class keeps it: sealed, so that walking a proxy's plain attributes
+    (``type(proxy)._proxy_scope.on_denied``) stops at a call that can only be called, not at a bound method whose
+    ``__self__`` is the host's health book."""
+    if fn is None or is_hardened(fn):
+        return fn
+    reporter: Callable[[PermissionDenied], None] = sealed_class(CallScope("host", "proxies", "on_denied"), None)(
+        Opaque(fn)
+    )
+    return reporter
 
 
 def _detach(awaitable: Any, call: CallScope) -> tuple[asyncio.Future[Any] | None, Exception | None]:

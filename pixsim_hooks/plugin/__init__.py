@@ -13,8 +13,17 @@ plugin's child process can load it cheaply.
 from __future__ import annotations
 
 from pixsim_hooks.plugin._behavior import BehaviorEntry, BehaviorExtensionAPI, BehaviorRegistry, ExtensionKind
-from pixsim_hooks.plugin._behavior_types import MAX_RELATIONSHIP_DELTA, EffectWriter, NpcView, StagedWrites
+from pixsim_hooks.plugin._behavior_types import (
+    MAX_WRITES,
+    WRITER_MEMBERS,
+    EffectWriter,
+    NpcView,
+    StagedWrites,
+    writer_proxies,
+)
 from pixsim_hooks.plugin._capabilities import (
+    MAX_ID,
+    MAX_RELATIONSHIP_DELTA,
     MAX_VALUE_BYTES,
     RELATIONSHIP_METRICS,
     GenerationCapability,
@@ -23,7 +32,9 @@ from pixsim_hooks.plugin._capabilities import (
     SessionCapability,
     WorldCapability,
     WorldCheck,
+    checked_id,
     checked_json,
+    checked_relationship,
     namespaced_key,
 )
 from pixsim_hooks.plugin._context import CONTEXT_MEMBERS, ContextServices, PluginContext, build_context
@@ -53,6 +64,7 @@ from pixsim_hooks.plugin._exceptions import (
     RemotePluginError,
     StaleWriteError,
     UnknownPluginError,
+    WriterClosed,
 )
 from pixsim_hooks.plugin._frozen import FrozenDict, freeze, thaw
 from pixsim_hooks.plugin._manifest import (
@@ -109,8 +121,10 @@ __all__ = [
     "LocationChanged",
     "LocationSnapshot",
     "LogCapability",
+    "MAX_ID",
     "MAX_RELATIONSHIP_DELTA",
     "MAX_VALUE_BYTES",
+    "MAX_WRITES",
     "ManifestError",
     "NamespaceViolation",
     "NotFoundError",
@@ -144,17 +158,22 @@ __all__ = [
     "Storage",
     "Trust",
     "UnknownPluginError",
+    "WRITER_MEMBERS",
     "WorldCapability",
     "WorldCheck",
     "WorldSnapshot",
     "WorldStore",
     "WorldTimeAdvanced",
+    "WriterClosed",
     "build_context",
+    "checked_id",
     "checked_json",
+    "checked_relationship",
     "freeze",
     "member_requirements",
     "namespaced_key",
     "parse_manifest",
     "resolve_permissions",
     "thaw",
+    "writer_proxies",
 ]

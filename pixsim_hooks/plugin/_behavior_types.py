@@ -19,15 +19,27 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from pixsim_hooks.plugin._capabilities import RELATIONSHIP_METRICS, checked_json, namespaced_key
-from pixsim_hooks.plugin._exceptions import NamespaceViolation, PermissionDenied
+from pixsim_hooks.plugin._capabilities import (
+    MAX_RELATIONSHIP_DELTA,
+    checked_json,
+    checked_relationship,
+    namespaced_key,
+)
+from pixsim_hooks.plugin._exceptions import NamespaceViolation, PermissionDenied, WriterClosed
 from pixsim_hooks.plugin._frozen import FrozenDict, freeze
 from pixsim_hooks.plugin._manifest import CORE_PLUGIN_ID
 from pixsim_hooks.plugin._snapshots import NpcSnapshot, SessionSnapshot
+from proxies import capability_proxy_class
 
-__all__ = ["EffectWriter", "MAX_RELATIONSHIP_DELTA", "NpcView", "StagedWrites"]
-
-MAX_RELATIONSHIP_DELTA = 100.0
+__all__ = [
+    "MAX_RELATIONSHIP_DELTA",
+    "MAX_WRITES",
+    "WRITER_MEMBERS",
+    "EffectWriter",
+    "NpcView",
+    "StagedWrites",
+    "writer_proxies",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +92,7 @@ def _json_value(value: Any) -> Any:
     return checked_json(value)
 
 
+MAX_WRITES = 64  # staged writes per effect call: bounds what one call can add to the tick's change
 _SHORT_TEXT = 4096  # a str this short is within the 64 KiB JSON cap even if every character needed escaping
 
 
@@ -88,25 +101,27 @@ class EffectWriter:
     without raising, so a failing effect leaves no partial write. Once the call is over the writer refuses use.
 
     Flag keys are namespaced to the handler's plugin (``"items"`` → ``plugin:<id>:items``); a key in another
-    plugin's namespace raises :class:`~pixsim_hooks.NamespaceViolation`. Values must be finite JSON.
-    Built by the engine (one per call); a writer a plugin builds itself is applied nowhere.
+    plugin's namespace raises :class:`~pixsim_hooks.NamespaceViolation`. Values must be finite JSON; at most
+    :data:`MAX_WRITES` writes per call. Built by the engine (one per call), which hands the plugin a capability
+    proxy of it and holds no reference to anything of the host here: ``read`` is a read-only mapping's ``get`` and
+    denials are kept for the engine to report (:attr:`denied`). A writer a plugin builds itself is applied nowhere.
     """
 
-    __slots__ = ("_closed", "_flags", "_on_denied", "_plugin_id", "_read", "_relationships")
+    __slots__ = ("_closed", "_denied", "_flags", "_plugin_id", "_read", "_relationships", "_writes")
 
     def __init__(
         self,
         plugin_id: str,
         *,
         read: Callable[[str], Any] | None = None,
-        on_denied: Callable[[PermissionDenied], None] | None = None,
     ) -> None:
         self._plugin_id = plugin_id
         self._read = read
-        self._on_denied = on_denied
+        self._denied: list[NamespaceViolation] = []
         self._flags: dict[str, Any] = {}
         self._relationships: dict[str, dict[str, float]] = {}
         self._closed = False
+        self._writes = 0
 
     @property
     def plugin_id(self) -> str:
@@ -115,6 +130,7 @@ class EffectWriter:
     def set_flag(self, key: str, value: Any) -> None:
         """Stage ``flags["plugin:<id>:<key>"] = value``."""
         self._check_open()
+        self._count()
         self._flags[self._key(key, "set_flag")] = _json_value(value)
 
     def get_flag(self, key: str, default: Any = None) -> Any:
@@ -129,16 +145,10 @@ class EffectWriter:
     def adjust_relationship(self, npc_key: str, metric: str, delta: float) -> None:
         """Stage ``relationships[npc_key][metric] += delta`` (``npc_key`` is ``"npc:<id>"``, |delta| <= 100)."""
         self._check_open()
-        if not isinstance(npc_key, str) or not npc_key.startswith("npc:") or not npc_key[4:].isdigit():
-            raise ValueError("npc_key must look like 'npc:<id>'")
-        if metric not in RELATIONSHIP_METRICS:
-            raise ValueError(f"metric must be one of {sorted(RELATIONSHIP_METRICS)}")
-        if isinstance(delta, bool) or not isinstance(delta, int | float) or not math.isfinite(delta):
-            raise ValueError("delta must be a finite number")
-        if abs(delta) > MAX_RELATIONSHIP_DELTA:
-            raise ValueError(f"delta must be between -{MAX_RELATIONSHIP_DELTA:g} and {MAX_RELATIONSHIP_DELTA:g}")
+        self._count()
+        npc_key, metric, amount = checked_relationship(npc_key, metric, delta, MAX_RELATIONSHIP_DELTA)
         metrics = self._relationships.setdefault(npc_key, {})
-        metrics[metric] = metrics.get(metric, 0.0) + float(delta)
+        metrics[metric] = metrics.get(metric, 0.0) + amount
 
     def seal(self) -> StagedWrites:
         """End the call: the writer refuses further use; returns what it staged (engine side).
@@ -153,9 +163,19 @@ class EffectWriter:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def denied(self) -> tuple[NamespaceViolation, ...]:
+        """The namespace violations this call ran into (the engine reports them against the plugin)."""
+        return tuple(self._denied)
+
+    def _count(self) -> None:
+        self._writes += 1
+        if self._writes > MAX_WRITES:
+            raise ValueError(f"an effect call may stage at most {MAX_WRITES} writes")
+
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("this EffectWriter belonged to an effect call that has returned; it is closed")
+            raise WriterClosed("this EffectWriter belonged to an effect call that has returned; it is closed")
 
     def _key(self, key: str, member: str) -> str:
         if self._plugin_id == CORE_PLUGIN_ID:
@@ -163,10 +183,24 @@ class EffectWriter:
         try:
             return namespaced_key(self._plugin_id, key, capability="effect", member=member)
         except NamespaceViolation as exc:
-            if self._on_denied is not None:
-                self._on_denied(exc)
+            self._denied.append(exc)
             raise
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<EffectWriter plugin={self._plugin_id!r} {state}>"
+
+
+WRITER_MEMBERS = ("plugin_id", "set_flag", "get_flag", "adjust_relationship")
+"""What an effect's ``writer`` lets a plugin use: nothing else of the writer is reachable through its proxy."""
+
+
+def writer_proxies(plugin_id: str, on_denied: Callable[[PermissionDenied], None]) -> Callable[[object], object]:
+    """The capability proxy class of one plugin's effect writers: made once, one instance per effect call."""
+    return capability_proxy_class(
+        plugin_id=plugin_id,
+        capability="effect",
+        grants=dict.fromkeys(WRITER_MEMBERS),
+        requires={},
+        on_denied=on_denied,
+    )

@@ -19,6 +19,7 @@ The tree::
           │    └── ConversationLost        a remote restarted and no longer knows this host (greet it again)
           ├── RemotePluginError            an out-of-process plugin's own code raised (``.error_type`` names it)
           ├── StaleWriteError              an optimistic-locking write lost every retry
+          ├── WriterClosed                 an effect's writer used after its call returned (also a RuntimeError)
           └── ConfigError                  world or settings JSON is malformed (names the JSON path)
 
 ``PermissionDenied`` and ``CapabilityError`` live in :mod:`proxies` (the layer below) and are re-exported here.
@@ -48,6 +49,7 @@ __all__ = [
     "RemotePluginError",
     "StaleWriteError",
     "UnknownPluginError",
+    "WriterClosed",
 ]
 
 
@@ -128,6 +130,12 @@ class RemotePluginError(PixsimHooksError):
 
 class StaleWriteError(PixsimHooksError):
     """A version-checked write kept losing to concurrent writers and gave up; nothing was written."""
+
+    __plugin_safe__ = True
+
+
+class WriterClosed(PixsimHooksError, RuntimeError):
+    """An effect kept its ``writer`` and used it after its call returned: the writer is closed."""
 
     __plugin_safe__ = True
 

@@ -129,6 +129,7 @@ async def test_two_async_impls_share_one_deadline_so_the_second_is_cut_off(make_
     call keeps the first result and cuts the second off at 2 s (a deadline per impl would let both finish, and
     gathering them would finish both at 1.2 s)."""
     cancelled: list[str] = []
+    told = asyncio.Event()
 
     def make(pid: str) -> object:
         async def suggest_activities(self: Any, ctx: Any, world_id: int, npc: Any, session: Any) -> list[str]:
@@ -136,6 +137,7 @@ async def test_two_async_impls_share_one_deadline_so_the_second_is_cut_off(make_
                 await asyncio.sleep(1.2)
             except asyncio.CancelledError:
                 cancelled.append(pid)
+                told.set()
                 raise
             return [pid]
 
@@ -145,6 +147,7 @@ async def test_two_async_impls_share_one_deadline_so_the_second_is_cut_off(make_
 
     host = await make_host(make("second"), make("first"), hook_deadline_ms=2000)  # the last registered runs first
     assert await host.hook.suggest_activities(world_id=1, npc=NPC, session=SESSION) == [["first"]]
+    await asyncio.wait_for(told.wait(), 10)  # the abandoned impl is told to stop, after the call has returned
     assert cancelled == ["second"]
     assert not host.health.of("first").recent
     failure = host.health.of("second").recent[-1]

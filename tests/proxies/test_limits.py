@@ -1,4 +1,5 @@
-"""Red-team item 10: what in-process proxies cannot stop, stated as tests that succeed at the attack.
+"""Red-team item 10: what in-process proxies cannot stop, stated as tests that succeed at the attack (and the
+plain-attribute and base-class paths that used to reach the target, now closed).
 
 These are not loopholes left open by accident. CPython has no in-process sandbox: code in the same interpreter can
 always walk from an object to its type's descriptors and closures, to the garbage collector's graph, to frames. The
@@ -14,6 +15,7 @@ import asyncio
 import gc
 import inspect
 
+import pytest
 import wrapt
 
 from proxies import PermissionDenied
@@ -22,41 +24,53 @@ from tests.proxies.conftest import MakeProxy, Vault
 WRAPPED = inspect.getattr_static(wrapt.ObjectProxy, "__wrapped__")  # wrapt's C-level descriptor of its target slot
 
 
-def test_red_team_10_wrapts_own_descriptor_still_reaches_the_target(make_proxy: MakeProxy, vault: Vault) -> None:
-    """The C-level ``__wrapped__`` of ``wrapt.ObjectProxy`` reads the slot directly; no subclass can shadow that."""
-    assert WRAPPED.__get__(make_proxy()) is vault
+def test_wrapts_own_descriptor_reaches_only_a_holder_with_no_attributes(make_proxy: MakeProxy, vault: Vault) -> None:
+    """Closed: the C-level ``__wrapped__`` of ``wrapt.ObjectProxy`` reads the slot, and the slot holds an opaque
+    holder, not the host object; nothing of the holder can be read."""
+    held = WRAPPED.__get__(make_proxy())
+    assert held is not vault
+    with pytest.raises(AttributeError):
+        held.secret_session  # noqa: B018
+    assert inspect.getattr_static(type(held), "_held", None) is None  # the slot's descriptor is gone from the class
+
+
+def test_wrapts_base_class_methods_reach_nothing_of_the_target(make_proxy: MakeProxy, vault: Vault) -> None:
+    """Closed: calling a base class's method directly skips the proxy class's gate, but what wrapt forwards to is
+    the holder."""
+    proxy = make_proxy()
+    with pytest.raises(AttributeError):
+        wrapt.ObjectProxy.__getattr__(proxy, "secret_session")
+    with pytest.raises(AttributeError):
+        WRAPPED.__get__(make_proxy().read).__self__  # noqa: B018  # a sealed call's holder: no bound method
+
+
+def test_the_proxy_class_leads_to_no_bound_method_of_the_hosts_denial_callback(
+    make_proxy: MakeProxy, denials: list[PermissionDenied]
+) -> None:
+    """Closed: ``on_denied`` (usually a bound method of the host's health book) is kept sealed on the class."""
+    on_denied = type(make_proxy())._proxy_scope.on_denied
+    with pytest.raises(PermissionDenied):
+        on_denied.__self__  # noqa: B018
 
 
 def test_red_team_10_the_garbage_collector_still_reaches_the_target(make_proxy: MakeProxy, vault: Vault) -> None:
-    assert vault in gc.get_referents(make_proxy())
+    held = next(o for o in gc.get_referents(make_proxy()) if type(o).__name__ == "Opaque")
+    assert vault in gc.get_referents(held)
 
 
 def test_red_team_10_the_proxy_class_still_leads_to_the_member_table(make_proxy: MakeProxy, vault: Vault) -> None:
     """Per-proxy state lives on the generated class (special methods are looked up there), so ``type(p)`` leads
-    to it: here, the member table bound into ``__getattribute__``."""
+    to it: the member table bound into ``__getattribute__``, which holds only what the plugin was granted."""
     proxy = make_proxy()
     member_table = type(proxy).__dict__["__getattribute__"].__defaults__[0].__self__
     assert member_table["label"] is vault.label
 
 
-def test_red_team_10_a_sealed_calls_method_is_still_reachable_through_wrapt(
-    make_proxy: MakeProxy, vault: Vault
-) -> None:
-    assert WRAPPED.__get__(make_proxy().read).__self__ is vault
+def test_red_team_10_the_packages_own_internals_still_reveal_the_target(make_proxy: MakeProxy, vault: Vault) -> None:
+    """Importing this package's private module and calling its helper is the ``sys.modules`` class of reach."""
+    from proxies._hardened import revealed
 
-
-def test_red_team_10_wrapts_base_class_methods_still_forward(make_proxy: MakeProxy, vault: Vault) -> None:
-    """Calling a base class's method directly skips the proxy class's own gate: wrapt's C ``__getattr__`` reads
-    from the target. ``super(...)`` chains reach it the same way."""
-    proxy = make_proxy()
-    assert wrapt.ObjectProxy.__getattr__(proxy, "secret_session") is vault.secret_session
-
-
-def test_red_team_10_the_proxy_class_still_leads_to_the_hosts_denial_callback(
-    make_proxy: MakeProxy, denials: list[PermissionDenied]
-) -> None:
-    """``on_denied`` is usually a bound method of a host object (health, metrics); the class holds it."""
-    assert type(make_proxy())._proxy_scope.on_denied.__self__ is denials
+    assert revealed(make_proxy()) is vault
 
 
 async def test_red_team_10_the_event_loop_still_lists_the_host_task(make_proxy: MakeProxy) -> None:

@@ -10,11 +10,19 @@ same whether the tick decides its NPCs one after another or concurrently.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pixsim_hooks.host import Outcome, PluginHost, WorldScope
-from pixsim_hooks.plugin import CORE_PLUGIN_ID, BehaviorEntry, EffectWriter, ExtensionKind, NpcView, StagedWrites
+from pixsim_hooks.plugin import (
+    CORE_PLUGIN_ID,
+    BehaviorEntry,
+    EffectWriter,
+    ExtensionKind,
+    NpcView,
+    StagedWrites,
+    writer_proxies,
+)
 
 __all__ = ["ExtensionCalls", "Participation"]
 
@@ -43,6 +51,7 @@ class ExtensionCalls:
         self.scope = scope
         self._entries: dict[tuple[ExtensionKind, str], BehaviorEntry | None] = {}
         self._records: dict[int, Participation] = {}  # NPC id -> its decision's record
+        self._writers: dict[str, Callable[[object], object]] = {}  # plugin id -> the proxy class of its writers
         self._outside = Participation()  # calls made for an NPC that has no record (none today)
         self.concurrent = self.out_of_process()
 
@@ -123,8 +132,9 @@ class ExtensionCalls:
         self, entry: BehaviorEntry, params: Mapping[str, Any], view: NpcView, writer: EffectWriter
     ) -> StagedWrites | None:
         """Run an effect; its staged writes, or None when it failed (then nothing it staged is applied)."""
+        handed = writer if entry.plugin_id == CORE_PLUGIN_ID else self._writer_proxy(entry.plugin_id)(writer)
         try:
-            result = await self.host.call_extension(entry, params, view, writer, fallback=_FAILED, world=self.scope)
+            result = await self.host.call_extension(entry, params, view, handed, fallback=_FAILED, world=self.scope)
         finally:
             staged = writer.seal()  # the writer refuses use from here on, whatever happened
         record = self.record_of(view)
@@ -133,6 +143,13 @@ class ExtensionCalls:
             return None
         self._acted(entry, record)
         return staged
+
+    def _writer_proxy(self, plugin_id: str) -> Callable[[object], object]:
+        """The capability proxy class of one plugin's effect writers (made once per tick; one instance per call)."""
+        make = self._writers.get(plugin_id)
+        if make is None:
+            make = self._writers[plugin_id] = writer_proxies(plugin_id, self.host.health.record_denial)
+        return make
 
     # -- bookkeeping ----------------------------------------------------------------------------------------------
     @staticmethod

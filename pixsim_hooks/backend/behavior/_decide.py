@@ -328,8 +328,12 @@ class TickRun:
                 if staged is not None:
                     self.change.merge_core(core, staged, run.state)
                 continue
-            writer = EffectWriter(entry.plugin_id, read=self.change.read_flag, on_denied=self._report_denial)
+            # The writer reads the plugin's own flags through a read-only view: nothing of the tick's change set
+            # is reachable from it (the plugin gets it behind a capability proxy besides).
+            writer = EffectWriter(entry.plugin_id, read=self.change.own_flags(entry.plugin_id).get)
             staged = await self.calls.effect(entry, params, view, writer)
+            for denial in writer.denied:
+                self._report_denial(denial)
             if staged is not None:
                 self._merge(entry, run, staged)
 

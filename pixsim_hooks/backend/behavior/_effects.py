@@ -12,12 +12,15 @@ Built-ins write through a :class:`CoreEffectWriter`, which can also change the N
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from pixsim_hooks.backend.behavior._config import Effects, NpcState
 from pixsim_hooks.backend.behavior._world import current_world
 from pixsim_hooks.plugin import (
     CORE_PLUGIN_ID,
+    MAX_RELATIONSHIP_DELTA,
+    MAX_WRITES,
     EffectWriter,
     FrozenDict,
     NamespaceViolation,
@@ -26,6 +29,7 @@ from pixsim_hooks.plugin import (
     SessionSnapshot,
     StagedWrites,
     checked_json,
+    checked_relationship,
     freeze,
     thaw,
 )
@@ -124,24 +128,49 @@ class TickChange:
         self.flags: dict[str, Any] = {}
         self.relationships: dict[str, dict[str, float]] = {}
         self.states: dict[str, dict[str, Any]] = {}
+        self._own: dict[str, dict[str, Any]] = {}  # plugin id -> its own flags as the tick has them so far
 
     def read_flag(self, key: str) -> Any:
         """A flag as the tick has it so far: staged this tick, else as the session had it."""
         return self.flags[key] if key in self.flags else self._session.flags.get(key)
 
+    def own_flags(self, plugin_id: str) -> Mapping[str, Any]:
+        """One plugin's own flags as the tick has them so far: a read-only view, kept current by :meth:`merge`."""
+        own = self._own.get(plugin_id)
+        if own is None:
+            prefix = f"plugin:{plugin_id}:"
+            own = {k: v for k, v in self._session.flags.items() if str.startswith(k, prefix)}
+            own.update((k, v) for k, v in self.flags.items() if str.startswith(k, prefix))
+            self._own[plugin_id] = own
+        return MappingProxyType(own)
+
     def merge(self, plugin_id: str, staged: StagedWrites) -> None:
-        """Add one successful effect's writes. Keys are checked again here (cheap), so not even a writer tampered
-        with can place a flag outside its plugin's namespace; values were checked as finite JSON when staged."""
+        """Add one successful effect's writes, all checked again here (before anything is merged): keys in the
+        plugin's own namespace, finite JSON values, relationship keys, metrics and bounded deltas. So not even a
+        writer tampered with can place anything outside what its checks allow."""
         own = f"plugin:{plugin_id}:"
+        flags: dict[str, Any] = {}
         for key, value in staged.flags.items():
-            if not key.startswith(own) or len(key) == len(own):
-                raise NamespaceViolation(plugin_id, "effect", "set_flag", key)
-            self.flags[key] = value
-        self._add_relationships(staged.relationships)
+            if type(key) is not str or not str.startswith(key, own) or len(key) == len(own):
+                raise NamespaceViolation(plugin_id, "effect", "set_flag", str(key)[:200])
+            flags[key] = checked_json(value)
+        bound = MAX_RELATIONSHIP_DELTA * MAX_WRITES  # a call's summed deltas: each write is at most the bound
+        deltas: dict[str, dict[str, float]] = {}
+        for npc_key, metrics in staged.relationships.items():
+            for metric, delta in metrics.items():
+                key, name, amount = checked_relationship(npc_key, metric, delta, bound)
+                deltas.setdefault(key, {})[name] = amount
+        self.flags.update(flags)
+        own_view = self._own.get(plugin_id)
+        if own_view is not None:
+            own_view.update(flags)
+        self._add_relationships(deltas)
 
     def merge_core(self, writer: CoreEffectWriter, staged: StagedWrites, state: NpcState) -> None:
         for key, value in writer.world_flags.items():
             self.flags[key] = value
+        if writer.world_flags:
+            self._own.clear()  # a world's own effect may set any flag: the plugins' views are read again
         self._add_relationships(staged.relationships)
         state.energy = min(100.0, max(0.0, state.energy + writer.energy))
         mood = state.mood_state
