@@ -10,6 +10,7 @@ flags only, and it does not listen to session updates: no feedback loop.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pixsim_hooks import InteractionExecuted, PluginContext, PluginManifest, StaleWriteError, hookimpl
@@ -39,7 +40,7 @@ async def on_interaction_executed(ctx: PluginContext, event: InteractionExecuted
         if session is None:
             return
         current: Any = session.flags.get(f"plugin:gossip:{HEARD_FLAG}")
-        heard = dict(current) if isinstance(current, dict) else {}
+        heard = dict(current) if isinstance(current, Mapping) else {}
         key = f"npc:{event.npc_id}"
         heard[key] = int(heard.get(key, 0)) + 1
         try:

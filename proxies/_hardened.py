@@ -152,6 +152,13 @@ class HardenedProxy(_Denials):  # type: ignore[misc]  # _Denials is built at run
     # Never the target's class: isinstance(p, Target) is False and p.__class__ leads nowhere.
     __class__ = property(_own_class, _refuse_class_assignment)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Reading ``SomeProxyClass.__annotations__`` makes CPython store a fresh {} in that class's own dict, which
+        # would shadow the denial below it for every proxy of the class: each class gets the denial itself.
+        super().__init_subclass__(**kwargs)
+        if "__annotations__" not in cls.__dict__:
+            type.__setattr__(cls, "__annotations__", _denying_descriptor("__annotations__"))
+
     def __init__(self, wrapped: object) -> None:
         # wrapt's C __init__ stores the target in its own slot (no __setattr__), then copies the target's
         # __module__ and __doc__ into the proxy's private dict; those copies are the target's, so drop them.
@@ -196,6 +203,9 @@ class HardenedProxy(_Denials):  # type: ignore[misc]  # _Denials is built at run
         return True
 
 
+type.__setattr__(HardenedProxy, "__annotations__", _denying_descriptor("__annotations__"))
+
+
 def harden(
     base: type[HardenedProxy],
     name: str,
@@ -233,8 +243,11 @@ class Opaque:
 
     __slots__ = ("_held",)
 
-    def __init__(self, held: object) -> None:
-        _set_held(self, held)
+    def __new__(cls, held: object) -> Opaque:
+        # Set in __new__, never in an __init__: calling __init__ again on a live holder would redirect its proxy.
+        holder = object.__new__(cls)
+        _set_held(holder, held)
+        return holder
 
     def __getattribute__(self, name: str) -> NoReturn:
         raise AttributeError(f"{name}: a sealed holder has no attributes")

@@ -6,7 +6,6 @@ logged and swallowed: the write already happened and the caller must not see it 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -30,13 +29,14 @@ from pixsim_hooks.plugin import (
     SessionUpdated,
     WorldSnapshot,
     WorldTimeAdvanced,
+    checked_npc_key,
+    detached,
 )
 
 __all__ = ["GameService", "Publish", "drop_events"]
 
 Publish = Callable[[object], Awaitable[None]]
 JSONMap = Mapping[str, Any]
-NPC_KEY = re.compile(r"npc:(?P<id>[0-9]+)")
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 PlacedT = TypeVar("PlacedT", LocationSnapshot, NpcSnapshot)
@@ -214,7 +214,8 @@ class GameService:
     async def _emit(self, *events: object) -> None:
         for event in events:
             try:
-                await self._publish(event)
+                # The plugins' copy: the snapshot the caller gets back (and the API answers with) is not theirs.
+                await self._publish(detached(event))
             except Exception:
                 log.exception("event publish failed", event_type=type(event).__name__)
 
@@ -247,7 +248,8 @@ def _in_world(snapshot: PlacedT | None, world_id: int) -> PlacedT | None:
 
 
 def _npc_id(npc_key: str) -> int:
-    match = NPC_KEY.fullmatch(npc_key)
-    if match is None:
-        raise NotFoundError(f"relationship key {npc_key!r} names no NPC (expected 'npc:<id>')")
-    return int(match["id"])
+    try:
+        checked_npc_key(npc_key)  # the plugins' rule: ASCII digits, no leading zero, at most 18 of them
+    except ValueError:
+        raise NotFoundError(f"relationship key {npc_key[:80]!r} names no NPC (expected 'npc:<id>')") from None
+    return int(npc_key.removeprefix("npc:"))

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from pixsim_hooks.plugin._behavior import BehaviorEntry, BehaviorExtensionAPI, BehaviorRegistry, ExtensionKind
 from pixsim_hooks.plugin._behavior_types import (
+    MAX_FACTOR,
     MAX_WRITES,
     WRITER_MEMBERS,
     EffectWriter,
     NpcView,
     StagedWrites,
+    factor_value,
     writer_proxies,
 )
 from pixsim_hooks.plugin._capabilities import (
@@ -34,6 +36,7 @@ from pixsim_hooks.plugin._capabilities import (
     WorldCheck,
     checked_id,
     checked_json,
+    checked_npc_key,
     checked_relationship,
     namespaced_key,
 )
@@ -66,7 +69,7 @@ from pixsim_hooks.plugin._exceptions import (
     UnknownPluginError,
     WriterClosed,
 )
-from pixsim_hooks.plugin._frozen import FrozenDict, freeze, thaw
+from pixsim_hooks.plugin._frozen import FrozenDict, Immutable, detached, freeze, immutable, thaw
 from pixsim_hooks.plugin._manifest import (
     CORE_PLUGIN_ID,
     Isolation,
@@ -116,11 +119,13 @@ __all__ = [
     "GenerationSnapshot",
     "GenerationStore",
     "HookDeadlineExceeded",
+    "Immutable",
     "InteractionExecuted",
     "Isolation",
     "LocationChanged",
     "LocationSnapshot",
     "LogCapability",
+    "MAX_FACTOR",
     "MAX_ID",
     "MAX_RELATIONSHIP_DELTA",
     "MAX_VALUE_BYTES",
@@ -168,8 +173,12 @@ __all__ = [
     "build_context",
     "checked_id",
     "checked_json",
+    "checked_npc_key",
     "checked_relationship",
+    "detached",
+    "factor_value",
     "freeze",
+    "immutable",
     "member_requirements",
     "namespaced_key",
     "parse_manifest",

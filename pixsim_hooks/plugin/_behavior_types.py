@@ -26,24 +26,27 @@ from pixsim_hooks.plugin._capabilities import (
     namespaced_key,
 )
 from pixsim_hooks.plugin._exceptions import NamespaceViolation, PermissionDenied, WriterClosed
-from pixsim_hooks.plugin._frozen import FrozenDict, freeze
+from pixsim_hooks.plugin._frozen import FrozenDict, Immutable, freeze, immutable
 from pixsim_hooks.plugin._manifest import CORE_PLUGIN_ID
 from pixsim_hooks.plugin._snapshots import NpcSnapshot, SessionSnapshot
 from proxies import capability_proxy_class
 
 __all__ = [
+    "MAX_FACTOR",
     "MAX_RELATIONSHIP_DELTA",
     "MAX_WRITES",
     "WRITER_MEMBERS",
     "EffectWriter",
     "NpcView",
     "StagedWrites",
+    "factor_value",
     "writer_proxies",
 ]
 
 
+@immutable(frozen=("world_meta", "state", "preferences"))
 @dataclass(frozen=True, slots=True)
-class NpcView:
+class NpcView(Immutable):
     """Read-only data for one NPC decision.
 
     ``state`` is the NPC's session state (``flags.npcs["npc:<id>"].state``: ``energy``, ``currentActivityId``,
@@ -61,19 +64,15 @@ class NpcView:
     world_time: float
     time_of_day: str
 
-    def __post_init__(self) -> None:
-        # freeze() returns FrozenDicts as they are, so the engine's already-frozen data costs nothing here.
-        for name in ("world_meta", "state", "preferences"):
-            object.__setattr__(self, name, freeze(getattr(self, name)))
-
     @property
     def npc_key(self) -> str:
         """``"npc:<id>"``: the NPC's key in ``session.relationships`` and ``flags.npcs``."""
         return f"npc:{self.npc.id}"
 
 
+@immutable()  # engine-side only, and its mappings are read-only views already: not frozen again
 @dataclass(frozen=True, slots=True)
-class StagedWrites:
+class StagedWrites(Immutable):
     """What one effect call staged: full flag keys → values, and ``"npc:<id>"`` → metric → summed delta."""
 
     flags: Mapping[str, Any] = field(default_factory=FrozenDict)
@@ -90,6 +89,23 @@ def _json_value(value: Any) -> Any:
     if kind is str and len(value) <= _SHORT_TEXT:
         return value
     return checked_json(value)
+
+
+MAX_FACTOR = 1e6
+"""The largest scoring factor believed. A factor multiplies an activity's score; a million already makes one candidate
+win against any other, and a bound keeps every product of factors finite (1e6 ** 300 would not be)."""
+
+
+def factor_value(value: Any) -> float | None:
+    """A scoring factor's answer as the multiplier it stands for, or None when it is none: an int or float (not a
+    bool, not a subclass), finite, from 0 to :data:`MAX_FACTOR`. A huge int is compared, never converted (its
+    float() would overflow)."""
+    kind = type(value)
+    if kind is int:
+        return float(value) if 0 <= value <= MAX_FACTOR else None
+    if kind is float and math.isfinite(value) and 0.0 <= value <= MAX_FACTOR:
+        return float(value)
+    return None
 
 
 MAX_WRITES = 64  # staged writes per effect call: bounds what one call can add to the tick's change

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pixsim_hooks.plugin._exceptions import NamespaceViolation, NotFoundError
+from pixsim_hooks.plugin._frozen import FrozenDict
 from pixsim_hooks.plugin._snapshots import (
     GenerationRequest,
     GenerationSnapshot,
@@ -39,6 +40,7 @@ __all__ = [
     "WorldCheck",
     "checked_id",
     "checked_json",
+    "checked_npc_key",
     "checked_relationship",
     "namespaced_key",
 ]
@@ -78,11 +80,18 @@ def checked_id(value: Any, what: str = "id") -> int:
     return value
 
 
-def checked_relationship(npc_key: Any, metric: Any, delta: Any, bound: float) -> tuple[str, str, float]:
-    """``("npc:<id>", metric, delta)`` once each is what it must be: ``npc:`` and ASCII digits (no sign, no
-    leading zero, nothing after), one of the four metrics, an int or float (not a bool) within ``±bound``."""
+def checked_npc_key(npc_key: Any) -> str:
+    """``"npc:<id>"`` exactly: a ``str`` (not a subclass), ``npc:`` and ASCII digits, no sign, no leading zero,
+    nothing after (so one NPC has one key)."""
     if type(npc_key) is not str or _NPC_KEY.fullmatch(npc_key) is None:
         raise ValueError("npc_key must look like 'npc:<id>'")
+    return npc_key
+
+
+def checked_relationship(npc_key: Any, metric: Any, delta: Any, bound: float) -> tuple[str, str, float]:
+    """``("npc:<id>", metric, delta)`` once each is what it must be: the key as :func:`checked_npc_key` has it,
+    one of the four metrics, an int or float (not a bool) within ``±bound``."""
+    checked_npc_key(npc_key)
     if type(metric) is not str or metric not in RELATIONSHIP_METRICS:
         raise ValueError(f"metric must be one of {sorted(RELATIONSHIP_METRICS)}")
     if type(delta) is int:
@@ -95,11 +104,24 @@ def checked_relationship(npc_key: Any, metric: Any, delta: Any, bound: float) ->
     return npc_key, metric, float(delta)
 
 
+def _frozen_items(value: object) -> object:
+    # Values a plugin was handed (FrozenDict) may be written back as they are; any other non-JSON object may not.
+    if type(value) is FrozenDict:
+        return dict(value.items())
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# Built once: json.dumps with any non-default option builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_frozen_items)
+
+
 def checked_json(value: Any) -> Any:
-    """Refuse values that are not plain, finite JSON or that exceed the size cap; return a normalised copy."""
+    """Refuse values that are not plain, finite JSON or that exceed the size cap; return a normalised copy.
+
+    Plain JSON types and the frozen values plugins are handed (:class:`FrozenDict`, tuples) are accepted."""
     try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
+        text = _ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"value is not plain finite JSON: {exc}") from None
     if len(text) > MAX_VALUE_BYTES:
         raise ValueError(f"value is larger than {MAX_VALUE_BYTES} bytes of JSON")

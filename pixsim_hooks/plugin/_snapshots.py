@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pixsim_hooks.plugin._frozen import FrozenDict, freeze
+from pixsim_hooks.plugin._frozen import FrozenDict, Immutable, immutable
 
 __all__ = [
     "GenerationRequest",
@@ -25,45 +25,35 @@ __all__ = [
 JSONMap = Mapping[str, Any]
 
 
-def _frozen(value: JSONMap | None) -> FrozenDict:
-    frozen: FrozenDict = freeze(value or {})
-    return frozen
-
-
+@immutable(frozen=("meta",))
 @dataclass(frozen=True, slots=True)
-class WorldSnapshot:
+class WorldSnapshot(Immutable):
     id: int
     name: str
     meta: JSONMap = field(default_factory=FrozenDict)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "meta", _frozen(self.meta))
 
-
+@immutable(frozen=("meta",))
 @dataclass(frozen=True, slots=True)
-class LocationSnapshot:
+class LocationSnapshot(Immutable):
     id: int
     world_id: int
     name: str
     meta: JSONMap = field(default_factory=FrozenDict)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "meta", _frozen(self.meta))
 
-
+@immutable(frozen=("meta",))
 @dataclass(frozen=True, slots=True)
-class NpcSnapshot:
+class NpcSnapshot(Immutable):
     id: int
     world_id: int
     name: str
     meta: JSONMap = field(default_factory=FrozenDict)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "meta", _frozen(self.meta))
 
-
+@immutable(frozen=("flags", "relationships"))
 @dataclass(frozen=True, slots=True)
-class SessionSnapshot:
+class SessionSnapshot(Immutable):
     id: int
     world_id: int
     world_time: float
@@ -71,13 +61,10 @@ class SessionSnapshot:
     flags: JSONMap = field(default_factory=FrozenDict)
     relationships: JSONMap = field(default_factory=FrozenDict)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "flags", _frozen(self.flags))
-        object.__setattr__(self, "relationships", _frozen(self.relationships))
 
-
+@immutable(frozen=("params",))
 @dataclass(frozen=True, slots=True)
-class GenerationSnapshot:
+class GenerationSnapshot(Immutable):
     id: int
     world_id: int | None
     prompt: str
@@ -86,12 +73,10 @@ class GenerationSnapshot:
     created_at: datetime
     params: JSONMap = field(default_factory=FrozenDict)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", _frozen(self.params))
 
-
+@immutable(frozen=("params",))
 @dataclass(frozen=True, slots=True)
-class GenerationRequest:
+class GenerationRequest(Immutable):
     """What ``ctx.generation.submit`` and ``POST /api/v1/generations`` both hand to the generation service."""
 
     prompt: str
@@ -99,12 +84,10 @@ class GenerationRequest:
     world_id: int | None = None
     params: JSONMap = field(default_factory=FrozenDict)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", _frozen(self.params))
 
-
+@immutable(frozen=("set_flags", "relationship_deltas"))
 @dataclass(frozen=True, slots=True)
-class SessionChange:
+class SessionChange(Immutable):
     """One atomic, version-checked change to a session, applied all-or-nothing by the store.
 
     ``set_flags`` / ``delete_flags`` use full top-level flag keys (plugins' keys are already namespaced
@@ -119,10 +102,6 @@ class SessionChange:
     relationship_deltas: Mapping[str, Mapping[str, float]] = field(default_factory=FrozenDict)
     world_time_delta: float = 0.0
     expected_version: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "set_flags", _frozen(self.set_flags))
-        object.__setattr__(self, "relationship_deltas", _frozen(self.relationship_deltas))
 
     @property
     def is_empty(self) -> bool:

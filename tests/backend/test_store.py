@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pixsim_hooks import NotFoundError, WorldSnapshot
+from pixsim_hooks import NotFoundError, WorldSnapshot, thaw
 from pixsim_hooks.backend import SqlStorage
 from pixsim_hooks.plugin import GenerationRequest, Storage
 
@@ -37,12 +37,18 @@ async def test_a_created_world_reads_back_as_a_frozen_snapshot(storage: SqlStora
         read.meta["behavior"]["x"] = 1
 
 
-async def test_snapshots_are_copies_so_forcing_one_changes_nothing_stored(storage: SqlStorage) -> None:
+async def test_snapshots_refuse_even_dicts_own_methods_and_a_thawed_copy_changes_nothing_stored(
+    storage: SqlStorage,
+) -> None:
     world = await storage.worlds.create_world("Harbor", {"tags": {"a": 1}})
 
-    dict.__setitem__(world.meta["tags"], "a", 999)  # bypass the read-only guard on purpose
+    with pytest.raises(TypeError):
+        dict.__setitem__(world.meta["tags"], "a", 999)  # not a dict subclass: dict's own method cannot apply
+    mine = thaw(world.meta)
+    mine["tags"]["a"] = 999
     again = await storage.worlds.get_world(world.id)
 
+    assert world.meta["tags"]["a"] == 1
     assert again is not None and again.meta["tags"]["a"] == 1
 
 

@@ -19,7 +19,7 @@ import pytest
 import wrapt
 
 from proxies import PermissionDenied, capability_proxy, is_capability_proxy
-from proxies._hardened import CLASS_MACHINERY, DENIED, IMPLEMENTED
+from proxies._hardened import CLASS_MACHINERY, DENIED, IMPLEMENTED, revealed
 from tests.proxies.conftest import PLUGIN, REQUIRES, MakeProxy, Secret, Vault, host_objects, traceback_frames
 
 
@@ -133,6 +133,32 @@ def test_red_team_1_wrapts_forwarding_descriptors_are_denied_even_to_object_geta
     """The class itself shadows wrapt's forwarding descriptors, not only the instance's attribute gate."""
     with pytest.raises(PermissionDenied):
         object.__getattribute__(make_proxy(), name)
+
+
+def test_red_team_1_reading_the_proxy_classes_annotations_opens_no_way_to_the_instances_own(
+    make_proxy: MakeProxy,
+) -> None:
+    """CPython stores a fresh ``{}`` in a class's own dict the first time its ``__annotations__`` is read: read on
+    every class of a proxy's MRO, it must not come to shadow the denial for the instance."""
+    proxy = make_proxy()
+    for cls in type(proxy).__mro__:
+        getattr(cls, "__annotations__", None)
+    with pytest.raises(PermissionDenied):
+        object.__getattribute__(proxy, "__annotations__")
+    with pytest.raises(PermissionDenied):
+        object.__getattribute__(make_proxy(), "__annotations__")
+
+
+def test_red_team_3_a_proxys_sealed_holder_cannot_be_pointed_at_something_else(
+    make_proxy: MakeProxy, vault: Vault
+) -> None:
+    """wrapt's base-class descriptor reaches the holder; calling the holder's ``__init__`` again would swap what
+    the host finds behind the proxy (the engine takes an effect's writer back out of its proxy this way)."""
+    proxy = make_proxy()
+    holder = wrapt.ObjectProxy.__wrapped__.__get__(proxy)
+    type(holder).__init__(holder, Vault())
+    type(holder).__new__(type(holder), Vault())
+    assert revealed(proxy) is vault
 
 
 def test_a_denial_names_the_permission_that_would_grant_it(vault: Vault, denials: list[PermissionDenied]) -> None:

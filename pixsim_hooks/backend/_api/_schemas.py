@@ -10,7 +10,9 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from pixsim_hooks.plugin import thaw
 
 __all__ = [
     "AdvanceTime",
@@ -47,6 +49,9 @@ def _finite_json(value: Any) -> Any:
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+StoredJson = Annotated[dict[str, Any], BeforeValidator(thaw)]
+"""A JSON field of a response: a plain copy of the snapshot's frozen value, so that nothing of the object plugins
+were handed (events carry the same snapshots) is part of what is sent."""
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -75,21 +80,21 @@ class NamedUpdate(_Input):
 class WorldOut(_Output):
     id: int
     name: str
-    meta: dict[str, Any]
+    meta: StoredJson
 
 
 class LocationOut(_Output):
     id: int
     world_id: int
     name: str
-    meta: dict[str, Any]
+    meta: StoredJson
 
 
 class NpcOut(_Output):
     id: int
     world_id: int
     name: str
-    meta: dict[str, Any]
+    meta: StoredJson
 
 
 # -- sessions
@@ -104,8 +109,8 @@ class SessionOut(_Output):
     world_id: int
     world_time: float = Field(description="Seconds of game time.")
     version: int = Field(description="Bumped by every write; send it back as ``If-Match`` to pin it.")
-    flags: dict[str, Any]
-    relationships: dict[str, Any]
+    flags: StoredJson
+    relationships: StoredJson
 
 
 class RelationshipDeltas(_Input):
@@ -154,7 +159,7 @@ class GenerationOut(_Output):
     id: int
     world_id: int | None
     prompt: str
-    params: dict[str, Any]
+    params: StoredJson
     status: str
     requested_by: str = Field(description='``"api"`` for HTTP requests, ``"plugin:<id>"`` for plugins.')
     created_at: datetime

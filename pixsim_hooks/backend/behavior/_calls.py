@@ -9,18 +9,19 @@ same whether the tick decides its NPCs one after another or concurrently.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pixsim_hooks.host import Outcome, PluginHost, WorldScope
 from pixsim_hooks.plugin import (
     CORE_PLUGIN_ID,
+    MAX_FACTOR,
     BehaviorEntry,
     EffectWriter,
     ExtensionKind,
     NpcView,
     StagedWrites,
+    factor_value,
     writer_proxies,
 )
 
@@ -28,6 +29,17 @@ __all__ = ["ExtensionCalls", "Participation"]
 
 _FAILED = object()
 NEUTRAL = 1.0
+
+
+def _described(value: Any) -> str:
+    """A plugin's wrong answer in a few words: never its full repr (a 5,000-digit int has none, a huge string
+    would flood the log)."""
+    kind = type(value)
+    if kind is int:
+        return f"an int of {value.bit_length()} bits" if abs(value) > 10**12 else f"{value}"  # str() may refuse it
+    if kind is float or kind is bool or value is None:
+        return repr(value)
+    return f"a {kind.__name__}"
 
 
 class Participation:
@@ -118,14 +130,15 @@ class ExtensionCalls:
             result = await self.host.call_extension(entry, activity, view, fallback=_FAILED, world=self.scope)
             if result is _FAILED:
                 record.failed.add(entry.plugin_id)
-                result = NEUTRAL
-            elif type(result) not in (float, int) or not math.isfinite(result) or result < 0:  # bool is not int
-                why = f"returned {result!r:.60}, not a finite non-negative number; counted as 1.0"
+                factor = NEUTRAL
+            elif (checked := factor_value(result)) is None:  # the same rule out-of-process answers are held to
+                why = f"returned {_described(result)}, not a finite number from 0 to {MAX_FACTOR:g}; counted as 1.0"
                 self._reject(entry, record, why)
-                result = NEUTRAL
+                factor = NEUTRAL
             else:
                 record.acted.add(entry.plugin_id)  # scoring factors are plugins' only (the core has none)
-            values.append((entry.id, float(result)))
+                factor = checked
+            values.append((entry.id, factor))
         return values
 
     async def effect(
