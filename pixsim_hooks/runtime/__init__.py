@@ -21,7 +21,7 @@ from pixsim_hooks.runtime._isolated import IsolatedPlugin, RestartPolicy, State,
 from pixsim_hooks.runtime._protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
 from pixsim_hooks.runtime._runner import ISOLATED_HOOKS, REGISTER_MEMBERS
 from pixsim_hooks.runtime._sandbox import SandboxKind, detect_sandbox, unconfinable_reason
-from pixsim_hooks.runtime._signing import REQUEST_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from pixsim_hooks.runtime._signing import REQUEST_ID_HEADER, SESSION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from pixsim_hooks.runtime._start import RuntimeLimits, Started, start_isolated
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
     "RemotePlugin",
     "RestartPolicy",
     "RuntimeLimits",
+    "SESSION_HEADER",
     "SIGNATURE_HEADER",
     "SandboxKind",
     "Started",

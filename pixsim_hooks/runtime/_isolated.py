@@ -10,9 +10,13 @@ Calls are batched: a call made while the plugin is idle goes out at once, alone;
 extension) made while a conversation is in flight queue up and go out as one message with one item each (a tick
 that decides its NPCs concurrently sends one condition call for nearly all of them).
 
-A child process is ours: a missed deadline or a protocol violation kills it, a crash restarts it after a backoff,
-a crash loop quarantines the plugin. A remote is not: a failed exchange fails only its call (the breakers decide
-when to stop calling), and a remote that lost the conversation (it restarted) is greeted again.
+What the plugin answers is checked against the contract of what was asked (``_results``) inside the stand-ins,
+before the host sees it: a value out of contract is that plugin's failure, recorded, with the caller's fallback.
+
+A child process is ours: a missed deadline or a protocol violation (a frame nobody asked for included, reported by
+its channel as it arrives) kills it, a crash restarts it after a backoff, a crash loop quarantines the plugin. A
+remote is not: a failed exchange fails only its call (the breakers decide when to stop calling), and a remote that
+lost the conversation (it restarted) is greeted again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import collections
 import contextlib
 import keyword
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -59,6 +63,7 @@ from pixsim_hooks.runtime._protocol import (
     error_info,
     parse_plugin_message,
 )
+from pixsim_hooks.runtime._results import INVALID_RESULT, check_effect, check_hook, extension_check
 from pixsim_hooks.runtime._runner import ISOLATED_HOOKS, REGISTER_MEMBERS
 
 __all__ = ["IsolatedPlugin", "RestartPolicy", "Transport"]
@@ -183,6 +188,9 @@ class IsolatedPlugin:
             asyncio.Queue(event_queue) if fire_and_forget_events else None
         )
         self._event_worker: asyncio.Task[None] | None = None
+        watch = getattr(transport, "watch", None)
+        if watch is not None:  # a child's channel reports, at once, a frame that arrives when nothing was asked
+            watch(self._unasked)
 
     # -- handshake ----------------------------------------------------------------------------------------------
     async def start(self) -> Welcome:
@@ -261,7 +269,9 @@ class IsolatedPlugin:
             if self._events is not None and name in _EVENT_HOOKS:
                 self._queue_event(name, args, ctx)
                 return None
-            return await self.call(("hook", name), args, ctx)
+            # Checked here, inside the plugin's isolated call: a value out of the hook's contract is this plugin's
+            # failure (recorded, fallback), never something the host trips over after the call (_results).
+            return check_hook(name, self.plugin_id, await self.call(("hook", name), args, ctx))
 
         return send
 
@@ -488,13 +498,16 @@ class IsolatedPlugin:
         if key in self._registered:  # a restarted child registering again: same stand-in, same id
             return self._registered[key]
         box: list[str] = []
+        check = extension_check(member)  # a KeyError here is a bug: REGISTER_MEMBERS and the checks go together
 
         async def forward(ctx: Any, *args: Any) -> Any:
+            # The answer is checked before the engine sees it (the engine trusts a condition to be a bool and a
+            # factor to be a number it can do arithmetic on): out of contract, it is this plugin's failure.
             if member != "register_effect_handler":
-                return await self.call(("extension", box[0]), args, ctx)
+                return check(self.plugin_id, box[0], await self.call(("extension", box[0]), args, ctx))
             params, view, writer = args
             staged = await self.call(("extension", box[0]), (params, view), ctx, local=writer)
-            _apply_staged(staged, writer)
+            _apply_staged(self.plugin_id, box[0], staged, writer)
             return None
 
         full = str(getattr(ctx.behavior, member)(name, forward))
@@ -503,6 +516,13 @@ class IsolatedPlugin:
         return full
 
     # -- crashes and restarts ----------------------------------------------------------------------------------
+    def _unasked(self, error: ProtocolError) -> None:
+        """A frame arrived while no answer was awaited (no request outstanding, or a second frame for one): it is
+        not believed, nor anything after it. No call is there to record the violation, so it is recorded here,
+        against the plugin; the child is killed now, not at its next call, and restarted after the backoff."""
+        self.on_failure("channel", error)
+        self._crash_soon(f"broke the protocol: {error}")
+
     def _crash_soon(self, reason: str) -> None:
         """:meth:`_crash` from code that cannot wait: no call goes out from here on; the kill follows."""
         if self.state not in _OPEN or not self.transport.restartable:  # a remote's server drops the late answer
@@ -595,20 +615,26 @@ class IsolatedPlugin:
         self.policy.crashes.clear()
 
 
-def _apply_staged(staged: Any, writer: Any) -> None:
-    """An effect's staged writes, re-applied through the host's own writer (which checks namespace and values)."""
-    if not isinstance(staged, Mapping) or set(staged) - {"flags", "relationships"}:
-        raise TypeError("an effect must answer {'flags': {...}, 'relationships': {...}}")
-    flags, relationships = staged.get("flags", {}), staged.get("relationships", {})
-    if not isinstance(flags, Mapping) or not isinstance(relationships, Mapping):
-        raise TypeError("an effect's flags and relationships must be objects")
-    for key, value in flags.items():
-        writer.set_flag(key, value)
-    for npc_key, metrics in relationships.items():
-        if not isinstance(metrics, Mapping):
-            raise TypeError("relationship deltas must be objects of metric → delta")
-        for metric, delta in metrics.items():
-            writer.adjust_relationship(npc_key, metric, delta)
+def _apply_staged(plugin_id: str, effect_id: str, staged: Any, writer: Any) -> None:
+    """An effect's staged writes, checked whole (types and ranges, ``_results``), then re-applied through the host's
+    own writer, which checks the namespace (a denial) and the size of each value. Whatever the writer refuses
+    besides a denial is reported as the plugin's invalid answer: nothing but the plugin's failure leaves here, and
+    the engine applies none of the effect's writes once it failed."""
+    flags, relationships = check_effect(plugin_id, effect_id, staged)
+    try:
+        for key, value in flags.items():
+            writer.set_flag(key, value)
+        for npc_key, metrics in relationships.items():
+            for metric, delta in metrics.items():
+                writer.adjust_relationship(npc_key, metric, delta)
+    except PermissionDenied:
+        raise
+    except Exception as exc:
+        raise RemotePluginError(
+            f"plugin {plugin_id!r}: {effect_id} answered writes the host refuses: {type(exc).__name__}: {exc}",
+            plugin_id=plugin_id,
+            error_type=INVALID_RESULT,
+        ) from None
 
 
 def _argnames(hook: str) -> tuple[str, ...]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from pixsim_hooks.plugin import PluginCrashed
+from pixsim_hooks.plugin import PluginCrashed, ProtocolError
 from pixsim_hooks.runtime._descriptors import ProcessPlugin
 from pixsim_hooks.runtime._sandbox import ChildProcess, detect_sandbox
 
@@ -22,11 +23,17 @@ class ProcessTransport:
         self.max_bytes = max_bytes
         self.spin_us = spin_us
         self.child: ChildProcess | None = None
+        self._on_violation: Callable[[ProtocolError], None] | None = None
+
+    def watch(self, on_violation: Callable[[ProtocolError], None]) -> None:
+        """Report a frame that arrives while no answer is awaited (every child this transport starts): no call is
+        waiting to raise it, and the child must not live on to the next call with it."""
+        self._on_violation = on_violation
 
     async def open(self) -> None:
         if self.child is not None:
             await self.child.kill()
-        self.child = ChildProcess(self.label, self.plugin, self.max_bytes, self.spin_us)
+        self.child = ChildProcess(self.label, self.plugin, self.max_bytes, self.spin_us, self._on_violation)
         try:
             await self.child.start()
         except BaseException:

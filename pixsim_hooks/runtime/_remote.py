@@ -5,13 +5,16 @@ environment variable the configured manifest names (``remote.secret_setting``)::
 
     request   X-Pixsim-Timestamp: <unix seconds>
               X-Pixsim-Request-Id: <uuid4 hex, fresh per POST>
-              X-Pixsim-Signature: HMAC(secret, b"<timestamp>\\n<request id>\\n" + body)
+              X-Pixsim-Session: <the server's session, once known>
+              X-Pixsim-Signature: HMAC(secret, b"<timestamp>\\n<request id>\\n<session>\\n" + body)
     response  X-Pixsim-Signature: HMAC(secret, b"<request id>\\n" + body)
 
-The timestamp and the request id let the server refuse stale and replayed requests; the request id inside the
-response's signature binds the answer to this one request, so a recorded answer cannot be played back for
-another. An answer is believed only after its status, size and signature are checked, and then only as protocol
-JSON. Who the plugin is comes from the configuration (endpoint and secret), never from anything it sends.
+The timestamp and the request id let the server refuse stale and replayed requests; the session (a random value
+the server picks when it starts, named in its 409 answers) lets it refuse a conversation recorded from an earlier
+process of the server, whose request ids it no longer remembers. The request id inside the response's signature
+binds the answer to this one request, so a recorded answer cannot be played back for another. An answer is
+believed only after its status, size and signature are checked, and then only as protocol JSON. Who the plugin
+is comes from the configuration (endpoint and secret), never from anything it sends.
 
 A remote is not restarted by the host (``restartable = False``): a failed call falls back, and the plugin's
 circuit breakers decide when to stop calling it.
@@ -23,7 +26,7 @@ import asyncio
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -31,6 +34,8 @@ from pixsim_hooks.plugin import ConversationLost, PixsimHooksError, PluginCrashe
 from pixsim_hooks.runtime._protocol import dumps, loads
 from pixsim_hooks.runtime._signing import (
     REQUEST_ID_HEADER,
+    SESSION,
+    SESSION_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     same_signature,
@@ -42,6 +47,15 @@ __all__ = ["RemoteTransport"]
 
 _PROBLEM_BYTES = 2048  # how much of a refusal's body is read, to quote it in the error
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
+
+
+class _Reply(NamedTuple):
+    """One POST's outcome: its status, body (a refusal's cut short), signature header and session header."""
+
+    status: int
+    body: bytes
+    signature: str
+    session: str
 
 
 def _quote(raw: bytes) -> str:
@@ -66,6 +80,7 @@ class RemoteTransport:
         # what errors show of the endpoint: never its user info or query (either may hold a credential)
         self._where = str(self._url.copy_with(userinfo=b"", query=None, fragment=None))
         self._client: httpx.AsyncClient | None = None
+        self._session = ""  # the remote's session, learned from its 409 (none before the first hello)
 
     async def open(self) -> None:
         """Make the HTTP client (once: opening an open transport changes nothing)."""
@@ -98,28 +113,53 @@ class RemoteTransport:
         if client is None:
             raise PluginCrashed(f"plugin {self.label!r}: its remote connection is not open", plugin_id=self.label)
         body = dumps(message, self.max_bytes)
-        request_id = uuid.uuid4().hex
+        request_id, reply = await self._signed_post(client, body)
+        # A 409 names the remote's session. A hello sent outside it (the first one, or one to a restarted remote)
+        # is sent again at once, in it; any other message fails (ConversationLost), and the greeting the host then
+        # sends goes in the new session.
+        if reply.status == 409 and self._adopt(reply.session) and message.get("type") == "hello":
+            request_id, reply = await self._signed_post(client, body)  # once: a second 409 fails the hello
+            if reply.status == 409:
+                self._adopt(reply.session)
+        self._check(reply.status, reply.body, reply.signature, request_id)
+        return loads(reply.body, max_bytes=self.max_bytes)
+
+    async def _signed_post(self, client: httpx.AsyncClient, body: bytes) -> tuple[str, _Reply]:
+        request_id = uuid.uuid4().hex  # fresh per POST, a retry included: the remote remembers every one it took
+        return request_id, await self._post(client, body, self._headers(request_id, body))
+
+    def _headers(self, request_id: str, body: bytes) -> dict[str, str]:
         timestamp = str(int(time.time()))
         headers = {
             TIMESTAMP_HEADER: timestamp,
             REQUEST_ID_HEADER: request_id,
-            SIGNATURE_HEADER: sign_request(self._secret, timestamp, request_id, body),
+            SIGNATURE_HEADER: sign_request(self._secret, timestamp, request_id, self._session, body),
             "Content-Type": "application/json",
         }
-        status, answer, signature = await self._post(client, body, headers)
-        self._check(status, answer, signature, request_id)
-        return loads(answer, max_bytes=self.max_bytes)
+        if self._session:
+            headers[SESSION_HEADER] = self._session
+        return headers
 
-    async def _post(self, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
-        """POST one message; (status, body, signature header). Transport failures become PluginCrashed."""
+    def _adopt(self, session: str) -> bool:
+        """Take the session a 409 named, when it is one and a new one. Unsigned, like every refusal: a forged one
+        only makes the remote refuse this host's next request with the real one, which is then adopted."""
+        if SESSION.fullmatch(session) is None or session == self._session:
+            return False
+        self._session = session
+        return True
+
+    async def _post(self, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]) -> _Reply:
+        """POST one message; what came back. Transport failures become PluginCrashed."""
         try:
             async with asyncio.timeout(self._timeout_s):  # the whole exchange, not each read: no trickling answers
                 async with client.stream("POST", self._url, content=body, headers=headers) as response:
+                    session = response.headers.get(SESSION_HEADER, "")
                     if response.status_code != 200:
-                        return response.status_code, await self._read(response, _PROBLEM_BYTES, truncate=True), ""
+                        refusal = await self._read(response, _PROBLEM_BYTES, truncate=True)
+                        return _Reply(response.status_code, refusal, "", session)
                     self._check_length(response)
                     answer = await self._read(response, self.max_bytes, truncate=False)
-                    return 200, answer, response.headers.get(SIGNATURE_HEADER, "")
+                    return _Reply(200, answer, response.headers.get(SIGNATURE_HEADER, ""), session)
         except (TimeoutError, httpx.TimeoutException):
             raise self._crashed(f"did not answer within {self.runtime.timeout_ms:g} ms") from None
         except httpx.HTTPError as exc:

@@ -1,15 +1,23 @@
 """Serving a plugin over HTTP (``kind: remote``): :func:`serve_plugin` turns a plugin module or object into an
-ASGI app that speaks protocol v1 to a PixSim host, one signed POST per message (see :mod:`pixsim_hooks.runtime._remote`
+ASGI app that speaks protocol v1 to a PixSim host, one signed POST per message (see :mod:`pixsim_hooks.runtime._signing`
 for the signatures).
 
 The plugin's hookimpls run unchanged, on one worker thread, behind a :class:`.PluginRunner`;
 the event loop only checks requests and hands messages over. A request reaches the plugin only when its
-signature is right, its timestamp is within ``max_skew_s`` of this clock and its request id was not seen before;
-otherwise it is answered 401 (413 when too big, 400 when not a protocol message, 409 when a call comes before a
-grant: the host must greet this process again). Messages are handled one at a time: the protocol is a
-conversation (a call may be answered with capability requests the host answers in turn). Answers travel back to
-the waiting request through the event loop, numbered: the late answer of a call the host gave up on is dropped,
-never taken for the answer to the next message.
+signature is right, its timestamp is within ``max_skew_s`` of this clock, it was signed for this server's session
+and its request id was not seen before; otherwise it is answered 401 (413 when too big, 400 when not a protocol
+message, 409 when it belongs to another session or a call comes before a grant: the host must greet this process
+again).
+
+The session is what makes replay protection survive a restart. The request ids seen are kept in memory, so a
+restarted server has forgotten them, and a conversation recorded from its previous life would pass every other
+check within the skew window. So the server picks a random session when it starts, names it in every 409, and
+takes only requests signed for it: a recorded request is signed for a session that no longer exists. Even a
+replayed ``hello`` is refused (the host's own first ``hello`` is answered 409 too, and sent again in the session).
+
+Messages are handled one at a time: the protocol is a conversation (a call may be answered with capability requests
+the host answers in turn). Answers travel back to the waiting request through the event loop, numbered: the late
+answer of a call the host gave up on is dropped, never taken for the answer to the next message.
 
 Run one process per endpoint (the conversation lives in it): ``python -m pixsim_hooks.serve`` (see there).
 """
@@ -21,6 +29,7 @@ import contextlib
 import hmac
 import queue
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -49,6 +58,8 @@ from pixsim_hooks.runtime._protocol import (
 from pixsim_hooks.runtime._runner import PluginRunner
 from pixsim_hooks.runtime._signing import (
     REQUEST_ID_HEADER,
+    SESSION,
+    SESSION_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     sign_request,
@@ -62,9 +73,9 @@ ANSWER_TIMEOUT_S = 30.0
 """How long a request waits for the plugin's answer (the host usually gives up sooner and disconnects)."""
 REPLAY_CAPACITY = 100_000
 """Request ids remembered at most; when full of live ids, new requests are refused (fail closed), not forgotten."""
-_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
-_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
-_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_REQUEST_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
+_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _HANDSHAKE = (Hello, Grant, Ping, Shutdown)  # what may come before a grant (anything else: 409, greet me again)
 _Inbound = tuple[int, dict[str, Any]]
 
@@ -76,15 +87,19 @@ def serve_plugin(
     max_bytes: int = MAX_MESSAGE_BYTES,
     max_skew_s: float = 30.0,
     answer_timeout_s: float = ANSWER_TIMEOUT_S,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """An ASGI app serving ``plugin`` (a module, class or object with a ``manifest`` and hookimpls) to PixSim
-    hosts at ``POST /``. ``secret`` is the HMAC secret the operator sets in the plugin's ``secret_setting``."""
+    hosts at ``POST /``. ``secret`` is the HMAC secret the operator sets in the plugin's ``secret_setting``;
+    ``clock`` is the wall clock request timestamps are checked against (Unix seconds; tests give their own)."""
     key = secret.encode() if isinstance(secret, str) else bytes(secret)
     if not key:
         raise ValueError("serve_plugin needs a non-empty secret")
     if max_skew_s <= 0 or answer_timeout_s <= 0 or max_bytes <= 0:
         raise ValueError("max_bytes, max_skew_s and answer_timeout_s must be positive")
-    server = _PluginServer(plugin, key, max_bytes=max_bytes, max_skew_s=max_skew_s, answer_timeout_s=answer_timeout_s)
+    server = _PluginServer(
+        plugin, key, max_bytes=max_bytes, max_skew_s=max_skew_s, answer_timeout_s=answer_timeout_s, clock=clock
+    )
     app = Starlette(routes=[Route("/", server.handle, methods=["POST"])], lifespan=server.lifespan)
     app.state.plugin_server = server
     return app
@@ -151,8 +166,13 @@ def _work(runner: PluginRunner, channel: _ThreadChannel) -> None:
 
 # -- request checks ------------------------------------------------------------------------------------------------
 class _SeenIds:
-    """Request ids seen lately, each kept until a request carrying it would be stale anyway (``2 * skew``: its
-    timestamp was at most ``skew`` old on arrival and is refused once more than ``skew`` old)."""
+    """Request ids seen lately, each kept for as long as a request carrying it could still pass the timestamp check.
+
+    A request is accepted at ``now`` only if its timestamp ``t`` is within ``skew`` of ``now``, so ``t <= now + skew``
+    (a host clock ahead of ours); a replay of it passes the timestamp check for as long as ``now' <= t + skew``,
+    that is at most until ``now + 2 * skew``. So ``keep_s`` is ``2 * skew`` and an id is forgotten only once that
+    moment has *passed* (``expiry < now'``): at ``now' == expiry`` the replay's timestamp is still exactly ``skew``
+    away, which the check accepts."""
 
     def __init__(self, keep_s: float, capacity: int = REPLAY_CAPACITY) -> None:
         self._keep_s = keep_s
@@ -161,7 +181,7 @@ class _SeenIds:
 
     def add(self, request_id: str, now: float) -> str | None:
         """Remember ``request_id``; why not, when it cannot be (a replay, or too many live ids)."""
-        while self._expiry and next(iter(self._expiry.values())) <= now:
+        while self._expiry and next(iter(self._expiry.values())) < now:  # strictly: see the class docstring
             self._expiry.popitem(last=False)
         if request_id in self._expiry:
             return "replayed request id"
@@ -177,11 +197,15 @@ def _authentic(secret: bytes, headers: Mapping[str, str], body: bytes, now: floa
     timestamp = headers.get(TIMESTAMP_HEADER, "")
     request_id = headers.get(REQUEST_ID_HEADER, "")
     signature = headers.get(SIGNATURE_HEADER, "")
-    if not (_TIMESTAMP.match(timestamp) and _REQUEST_ID.match(request_id) and _SIGNATURE.match(signature)):
+    session = headers.get(SESSION_HEADER, "")  # absent: the host does not know this server's session yet
+    # fullmatch: "$" alone would also match before a trailing newline
+    if not (_TIMESTAMP.fullmatch(timestamp) and _REQUEST_ID.fullmatch(request_id) and _SIGNATURE.fullmatch(signature)):
+        return "missing or malformed signature headers"
+    if session and SESSION.fullmatch(session) is None:
         return "missing or malformed signature headers"
     if abs(now - int(timestamp)) > max_skew_s:
         return "stale timestamp"
-    expected = sign_request(secret, timestamp, request_id, body)
+    expected = sign_request(secret, timestamp, request_id, session, body)
     if not hmac.compare_digest(signature.encode(), expected.encode()):  # both checked to be hex above
         return "bad signature"
     return None
@@ -202,8 +226,10 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _problem(status: int, title: str) -> JSONResponse:
-    return JSONResponse({"status": status, "title": title}, status_code=status, media_type="application/problem+json")
+def _problem(status: int, title: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"status": status, "title": title}, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -217,12 +243,21 @@ class _PluginServer:
     """One plugin, its runner thread, and the checks in front of it."""
 
     def __init__(
-        self, plugin: object, secret: bytes, *, max_bytes: int, max_skew_s: float, answer_timeout_s: float
+        self,
+        plugin: object,
+        secret: bytes,
+        *,
+        max_bytes: int,
+        max_skew_s: float,
+        answer_timeout_s: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.secret = secret
         self.max_bytes = max_bytes
         self.max_skew_s = max_skew_s
         self.answer_timeout_s = answer_timeout_s
+        self.clock = clock
+        self.session = secrets.token_hex(16)  # this process's: a restarted server has another
         self.channel = _ThreadChannel(self._deliver_threadsafe)
         self.runner = PluginRunner(plugin, self.channel)  # here, not lazily: a bad manifest fails at startup
         self.seen = _SeenIds(keep_s=2 * max_skew_s)
@@ -260,8 +295,13 @@ class _PluginServer:
         body = await _read_body(request, self.max_bytes)
         if body is None:
             return _problem(413, f"message over the {self.max_bytes}-byte cap")
-        now = time.time()
+        now = self.clock()
         refusal = _authentic(self.secret, request.headers, body, now, self.max_skew_s)
+        if refusal is None and request.headers.get(SESSION_HEADER, "") != self.session:
+            # Signed for no session or another one: a host that has not learned this one yet, or a conversation
+            # recorded from an earlier process of this server. Never delivered (not even a hello); the 409 names
+            # the session, and a host holding the secret greets this process again in it.
+            return self._lost("not this server's session: say hello again in its session")
         refusal = refusal or self.seen.add(request.headers[REQUEST_ID_HEADER], now)
         if refusal is not None:
             _log.warning("remote plugin request refused", reason=refusal, client=_client(request))
@@ -273,13 +313,18 @@ class _PluginServer:
             return _problem(400, str(exc)[:300])
         async with self._lock:
             if self.runner.ctx is None and not isinstance(message, _HANDSHAKE):
-                return _problem(409, "no grant yet: say hello again")  # e.g. this process restarted
+                return self._lost("no grant yet: say hello again")
             answer = await self._converse(request, data)
         if answer is None:
             return _problem(504, "the plugin did not answer in time")
         raw = dumps(answer)
         signature = sign_response(self.secret, request.headers[REQUEST_ID_HEADER], raw)
         return Response(raw, media_type="application/json", headers={SIGNATURE_HEADER: signature})
+
+    def _lost(self, title: str) -> JSONResponse:
+        """409: this server does not hold the host's conversation; the session it must greet it in goes along
+        (unsigned, like every refusal: a forged one can only make the host greet again)."""
+        return _problem(409, title, {SESSION_HEADER: self.session})
 
     async def _converse(self, request: Request, data: dict[str, Any]) -> dict[str, Any] | None:
         """Hand one message to the plugin and wait for its answer, until it comes, the client leaves or time's up."""

@@ -8,7 +8,8 @@ only the interpreter, the packages it imports and its working directory, all rea
 util-linux ``unshare``, no network and its own PID namespace. What is in force is detected once and logged.
 
 The host never blocks on a child: reads and writes go through asyncio streams, every exchange has a deadline, and
-a missed deadline, an oversized or malformed frame or an unexpected message kills the whole process group.
+a missed deadline, an oversized or malformed frame, an unexpected message or a frame nobody asked for kills the
+whole process group.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -181,17 +182,26 @@ def _outermost(paths: set[str]) -> list[str]:
 
 
 class _Frames(asyncio.Protocol):
-    """The host's end of a child's socket: whole frames, with the size cap applied at the header.
+    """The host's end of a child's socket: whole frames, the size cap applied at the header, and no frame that was
+    not asked for.
 
-    A frame over the cap, or answers piling up that nobody asked for, stop reading at once (the caller kills the
-    child), so a flooding child costs the host at most one capped frame of memory."""
+    The conversation is strict alternation: each message the host sends is owed exactly one answer (:meth:`expect`
+    counts it) and nothing else may arrive. A frame whose header announces more than the cap, or a frame that
+    arrives when no answer is owed (before anything was asked, or a second frame for one request), stops reading at
+    once and the caller kills the child: a flooding child costs the host at most one read, and nothing that came
+    unasked is believed -- not even an answer that arrived in the same read as the violation. A violation while an
+    exchange is outstanding is raised to it; otherwise (the host is not waiting) ``on_violation`` reports it, so
+    the child is killed then and there instead of being believed at the next call."""
 
-    MAX_QUEUED = 4
-
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, on_violation: Callable[[ProtocolError], None] | None = None) -> None:
         self.max_bytes = max_bytes
         self.closed = False
         self.paused = False
+        self.received = 0  # bytes read from the child, ever (a flood must be cut at its header: tests check)
+        self._on_violation = on_violation
+        self._owed = 0  # answers the host waits for: one per message sent, and it sends one at a time
+        self._outstanding = False  # an exchange is in progress: a message was sent and its answer not yet taken
+        self._stopped = False
         self._buffer = bytearray()
         self._frames: collections.deque[bytes] = collections.deque()
         self._error: ProtocolError | None = None
@@ -199,12 +209,22 @@ class _Frames(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._transport: asyncio.Transport | None = None
 
+    @property
+    def error(self) -> ProtocolError | None:
+        return self._error
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
 
+    def expect(self) -> None:
+        """The host is about to send a message: one more answer is owed (and may arrive from now on)."""
+        self._owed += 1
+        self._outstanding = True
+
     def data_received(self, data: bytes) -> None:
-        if self._error is not None:
+        if self._error is not None or self._stopped:
             return
+        self.received += len(data)
         buffer = self._buffer
         buffer += data
         while len(buffer) >= FRAME_HEADER.size:
@@ -212,22 +232,31 @@ class _Frames(asyncio.Protocol):
             if size > self.max_bytes:
                 self._fail(ProtocolError(f"sent a frame of {size} bytes (cap {self.max_bytes})"))
                 return
+            if self._owed == 0:  # judged at the header: the body of a frame nobody asked for is not even awaited
+                self._fail(ProtocolError("sent a frame nobody asked for (no answer was awaited)"))
+                return
             end = FRAME_HEADER.size + size
             if len(buffer) < end:
                 break
+            self._owed -= 1
             self._frames.append(bytes(buffer[FRAME_HEADER.size : end]))
             del buffer[:end]
-        if len(self._frames) > self.MAX_QUEUED:
-            self._fail(ProtocolError("sent answers nobody asked for"))
-            return
         self._wake()
 
     def _fail(self, error: ProtocolError) -> None:
         self._error = error
         self._buffer.clear()
+        self._frames.clear()  # an answer that came with the violation is not believed either
         if self._transport is not None:
             self._transport.pause_reading()
-        self._wake()
+        if self._outstanding:
+            self._wake()  # the exchange in progress raises it
+        elif self._on_violation is not None:
+            self._on_violation(error)
+
+    def stop(self) -> None:
+        """The child is being killed: whatever it still sends is neither read nor reported."""
+        self._stopped = True
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -272,6 +301,7 @@ class _Frames(asyncio.Protocol):
             finally:
                 if timer is not None:
                     timer.cancel()
+        self._outstanding = self._owed > 0
         return self._frames.popleft()
 
     def close(self) -> None:
@@ -296,7 +326,14 @@ class _Limits:
 class ChildProcess:
     """One running child: its process, its channel, its working directory."""
 
-    def __init__(self, plugin_label: str, plugin: ProcessPlugin, max_bytes: int, spin_us: int = 0) -> None:
+    def __init__(
+        self,
+        plugin_label: str,
+        plugin: ProcessPlugin,
+        max_bytes: int,
+        spin_us: int = 0,
+        on_violation: Callable[[ProtocolError], None] | None = None,
+    ) -> None:
         self.label = plugin_label
         self.spin_us = spin_us
         self.plugin = plugin
@@ -304,7 +341,9 @@ class ChildProcess:
         self.max_bytes = max_bytes
         self.proc: asyncio.subprocess.Process | None = None
         self.sandbox = SandboxKind.NONE
+        self._on_violation = on_violation
         self._channel: _Frames | None = None
+        self._received_before = 0  # bytes read on channels already closed
         self._workdir: str | None = None
 
     @property
@@ -314,6 +353,11 @@ class ChildProcess:
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
+
+    @property
+    def bytes_read(self) -> int:
+        """How many bytes the host has read from this child, over its whole life."""
+        return self._received_before + (self._channel.received if self._channel is not None else 0)
 
     async def start(self) -> None:
         self.sandbox = await asyncio.to_thread(detect_sandbox)  # runs probes once: not on the event loop
@@ -331,7 +375,7 @@ class ChildProcess:
         finally:
             child.close()
         loop = asyncio.get_running_loop()
-        _, self._channel = await loop.create_connection(lambda: _Frames(self.max_bytes), sock=parent)
+        _, self._channel = await loop.create_connection(lambda: _Frames(self.max_bytes, self._violated), sock=parent)
         _log.info("plugin process started", plugin_id=self.label, pid=self.proc.pid, sandbox=self.sandbox)
 
     async def _spawn(self, child: socket.socket, uid: int | None) -> asyncio.subprocess.Process:
@@ -380,6 +424,9 @@ class ChildProcess:
         if channel is None or channel.closed or not self.alive:
             raise PluginCrashed(f"plugin {self.label!r}: its process is not running", plugin_id=self.label)
         body = dumps(message, self.max_bytes)
+        if channel.error is not None:  # it already broke the protocol (unasked): it is told nothing more
+            raise ProtocolError(f"plugin {self.label!r}: {channel.error}", plugin_id=self.label)
+        channel.expect()  # before the write: the answer may arrive before this coroutine runs again
         channel.write(FRAME_HEADER.pack(len(body)) + body)
         if channel.paused:  # the child is not reading: wait for room (bounded by the caller's deadline)
             await channel.drained()
@@ -411,6 +458,10 @@ class ChildProcess:
                 return await self.proc.wait()
         return self.proc.returncode
 
+    def _violated(self, error: ProtocolError) -> None:
+        if self._on_violation is not None:
+            self._on_violation(ProtocolError(f"plugin {self.label!r}: {error}", plugin_id=self.label))
+
     def log_tail(self, limit: int = 2000) -> str:
         """The end of what the child printed (its stdout and stderr go to a file in its working directory)."""
         if self._workdir is None:
@@ -427,6 +478,8 @@ class ChildProcess:
     async def kill(self) -> None:
         """Kill the whole process group (and, with a PID namespace, everything it forked), reap it, clean up."""
         proc = self.proc
+        if self._channel is not None:
+            self._channel.stop()  # a dying child's last frames are no one's answers, and no violation to report
         if proc is not None and proc.returncode is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -441,6 +494,7 @@ class ChildProcess:
 
     def _close(self) -> None:
         if self._channel is not None:
+            self._received_before += self._channel.received
             self._channel.close()
         self._channel = None
         if self._workdir is not None:

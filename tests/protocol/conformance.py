@@ -7,7 +7,7 @@ unparsed). :class:`FramedChannel` adds the raw stream for the framing checks. Pr
 
 - :class:`ProcessChannel` — frames on a socket to a process: any command given the socket as fd 3
   (:func:`spawn_command`);
-- :class:`HttpChannel` — one signed POST per message (the HTTP transport).
+- :class:`HttpChannel` — one signed POST per message, in the server's session (the HTTP transport).
 
 The plugin under test must implement the *conformance profile* (spec section 15; ``sample_plugin.py`` is the
 reference): condition ``is_tired``, effect ``mark_seen``, hook ``on_session_updated``. The checks parse every
@@ -23,7 +23,9 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -231,26 +233,40 @@ def sign(secret: bytes, prefix: str, body: bytes) -> str:
 
 
 class HttpChannel(PluginChannel):
-    """One signed POST per message; every answer's signature is checked against its own request id."""
+    """One signed POST per message, in the server's session: the first ``hello`` goes without one, the 409 that
+    answers it names the session (spec 2.2), and the hello is sent again in it. Every answer's signature is checked
+    against its own request id."""
 
     kind = "http"
 
     def __init__(self, url: str, secret: bytes, *, timeout: float = REPLY_TIMEOUT_S) -> None:
         self.url = url
         self.secret = secret
+        self.session = ""  # the server's, once a 409 named it
         self.client = httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False)
 
     def headers(
-        self, body: bytes, *, timestamp: int | None = None, request_id: str | None = None, secret: bytes | None = None
+        self,
+        body: bytes,
+        *,
+        timestamp: int | None = None,
+        request_id: str | None = None,
+        secret: bytes | None = None,
+        session: str | None = None,
     ) -> dict[str, str]:
+        """Signed headers for ``body``: in this channel's session unless ``session`` says another ("" for none)."""
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         rid = request_id or uuid.uuid4().hex
-        return {
+        session = self.session if session is None else session
+        headers = {
             "Content-Type": "application/json",
             "X-Pixsim-Timestamp": stamp,
             "X-Pixsim-Request-Id": rid,
-            "X-Pixsim-Signature": sign(secret or self.secret, f"{stamp}\n{rid}\n", body),
+            "X-Pixsim-Signature": sign(secret or self.secret, f"{stamp}\n{rid}\n{session}\n", body),
         }
+        if session:
+            headers["X-Pixsim-Session"] = session
+        return headers
 
     async def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return await self.client.post(self.url, content=body, headers=headers)
@@ -258,10 +274,20 @@ class HttpChannel(PluginChannel):
     async def exchange_bytes(self, body: bytes) -> bytes:
         headers = self.headers(body)
         response = await self.post(body, headers)
+        if response.status_code == 409 and self.learn(response) and _type_of(body) == "hello":
+            headers = self.headers(body)  # once: the session is known now
+            response = await self.post(body, headers)
         if response.status_code != 200:
             raise ChannelClosed(f"HTTP {response.status_code}: {response.text[:200]}")
         self.check_signed(response, headers["X-Pixsim-Request-Id"])
         return response.content
+
+    def learn(self, response: httpx.Response) -> bool:
+        """Take the session a 409 names; whether it is a new one."""
+        session = response.headers.get("X-Pixsim-Session", "")
+        assert re.fullmatch(r"[0-9a-f]{32}", session), f"a 409 must name the server's session, not {session[:40]!r}"
+        new, self.session = session != self.session, session
+        return new
 
     def check_signed(self, response: httpx.Response, request_id: str) -> None:
         expected = sign(self.secret, f"{request_id}\n", response.content)
@@ -273,6 +299,14 @@ class HttpChannel(PluginChannel):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _type_of(body: bytes) -> object:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    return message.get("type") if isinstance(message, dict) else None
 
 
 # -- the suite's host ---------------------------------------------------------------------------------------------
@@ -734,6 +768,32 @@ async def check_http_refuses_unsigned_forged_stale_and_replayed_requests(channel
     expect(strict(first.content, "a signed ping"), "pong", request_id)
 
 
+async def check_http_takes_requests_only_in_its_session(channel: HttpChannel) -> None:
+    """Requests signed for no session or another one -- a hello among them -- are answered 409 naming the server's
+    session (a restarted server has a new one: a recorded conversation is never delivered again); a session header
+    the signature does not cover is refused 401; in the session, the conversation goes on."""
+    host = Host(channel)
+    await host.start()
+    session = channel.session
+    assert re.fullmatch(r"[0-9a-f]{32}", session), f"the server's session is not 32 lowercase hex digits: {session!r}"
+    ping = dumps({"type": "ping", "id": host.new_id()})
+    hello = dumps({"type": "hello", "id": host.new_id(), "protocol": PROTOCOL_VERSION})
+    other = uuid.uuid4().hex
+    outside = {
+        "ping without a session": await channel.post(ping, channel.headers(ping, session="")),
+        "hello without a session": await channel.post(hello, channel.headers(hello, session="")),
+        "ping in another session": await channel.post(ping, channel.headers(ping, session=other)),
+        "hello in another session": await channel.post(hello, channel.headers(hello, session=other)),
+    }
+    assert {name: r.status_code for name, r in outside.items()} == dict.fromkeys(outside, 409)
+    named = {name: r.headers.get("X-Pixsim-Session") for name, r in outside.items()}
+    assert named == dict.fromkeys(outside, session), f"a 409 must name the server's session: {named}"
+    moved = {**channel.headers(ping, session=""), "X-Pixsim-Session": session}  # signed outside, then moved in
+    assert (await channel.post(ping, moved)).status_code == 401
+    outcome = await host.call(hook="on_session_updated", items=[host.encode(host.event(4))])
+    assert outcome.values(1) == [{"session": host.version_of(4), "world": "denied"}]
+
+
 async def check_http_refuses_oversized_and_non_protocol_bodies(channel: HttpChannel) -> None:
     """A signed body over the 1 MiB cap is answered 413; a signed body that is not a protocol message, 400."""
     host = Host(channel)
@@ -766,5 +826,6 @@ CHECKS = (
 FRAMED_CHECKS = (check_each_answer_is_exactly_one_frame, check_a_frame_in_pieces_is_read_whole)
 HTTP_CHECKS = (
     check_http_refuses_unsigned_forged_stale_and_replayed_requests,
+    check_http_takes_requests_only_in_its_session,
     check_http_refuses_oversized_and_non_protocol_bodies,
 )

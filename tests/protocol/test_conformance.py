@@ -298,6 +298,10 @@ async def test_unsigned_forged_stale_tampered_and_replayed_requests_are_refused_
     await conformance.check_http_refuses_unsigned_forged_stale_and_replayed_requests(http)
 
 
+async def test_requests_outside_the_servers_session_are_answered_409_naming_it(http: HttpChannel) -> None:
+    await conformance.check_http_takes_requests_only_in_its_session(http)
+
+
 async def test_oversized_bodies_are_refused_413_and_non_protocol_bodies_400(http: HttpChannel) -> None:
     await conformance.check_http_refuses_oversized_and_non_protocol_bodies(http)
 

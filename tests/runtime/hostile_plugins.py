@@ -1,4 +1,5 @@
-"""Malicious and broken plugins for the out-of-process red-team tests (``../shared/red-team.md`` 11-18, 23, 24, 27).
+"""Malicious and broken plugins for the out-of-process red-team tests (``../shared/red-team.md`` 11-18, 23, 24, 27,
+37, 38).
 
 Each runs in a sandboxed child (``ProcessPlugin("tests.runtime.hostile_plugins:<Name>")``); none is ever imported into
 the host by the tests that run them. Attacks that report what they found answer ``provide_simulation_defaults``
@@ -16,6 +17,9 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from pixsim_hooks import PluginManifest, hookimpl
@@ -369,3 +373,121 @@ class Scribbler:
         elif attack == "spin":
             while True:
                 pass
+
+
+# -- 37: valid JSON, out of the contract of what was asked ------------------------------------------------------------
+ANSWERS: dict[str, Any] = {
+    "huge_int": 10**400,  # valid JSON (the parser takes integers up to 4300 digits); math.isfinite() overflows on it
+    "huge_float": 1e308,  # finite, and no NaN: but no multiplier a score can take
+    "negative": -2.0,
+    "string": "2.0",
+    "bool": True,  # a bool where a number is due (True is an int to Python)
+    "dict": {"ok": True},  # an object where a bool is due
+    "ten_thousand": [f"activity:{i}" for i in range(10_000)],
+    "long_id": ["activity:" + "x" * 5000],
+    "list": [1, 2],
+    "two": 2.5,  # in range, for the controls
+    "true": True,
+    "none": None,
+    "picnic": ["activity:picnic"],
+    "defaults": {"defaultTier": "x"},
+    # effects: staged writes (the plugin-side writer would refuse these; the Liar answers them itself)
+    "writes": {"flags": {"x": 1}, "relationships": {"npc:5": {"trust": 5}}},
+    "huge_delta": {"relationships": {"npc:5": {"trust": 10**400}}},
+    "leading_zero_npc": {"relationships": {"npc:05": {"trust": 1}}},
+    "arabic_digit_npc": {"relationships": {"npc:\u0665": {"trust": 1}}},
+    "unknown_metric": {"relationships": {"npc:5": {"love": 1}}},
+    "huge_flag": {"flags": {"x": 2**60}},
+    "other_key": {"flags": {"x": 1}, "notes": "hi"},
+}
+ANSWER_KEYS = sorted(ANSWERS)
+DEFAULTS_BASE = 1000  # provide_simulation_defaults(world_id=DEFAULTS_BASE + i) answers ANSWERS[ANSWER_KEYS[i]]
+
+
+class Liar:
+    """37: every extension kind and behavior hook, answering whatever the caller names, valid JSON all of it.
+
+    The answer is named by: ``params["answer"]`` (condition ``claims``, effect ``writes``), the view's
+    ``world_meta["answer"]`` (scoring factor ``weighs``: a world's meta picks it in a real tick), the NPC's name
+    (``suggest_activities``) and ``world_id - DEFAULTS_BASE`` as an index into ANSWER_KEYS
+    (``provide_simulation_defaults``). Unknown names answer null (honest: "nothing")."""
+
+    manifest = hostile(
+        "liar",
+        "behavior:extend_conditions",
+        "behavior:extend_scoring",
+        "behavior:extend_effects",
+        "behavior:suggest_activities",
+    )
+
+    @hookimpl
+    def register_behavior(self, ctx: Any) -> None:
+        # Effects: the runner would answer what the plugin-side writer staged (and that writer checks values);
+        # an attacker controls its own process, so the Liar answers whatever its effect returns instead.
+        from pixsim_hooks.runtime import _runner
+
+        _runner.PluginRunner._effect = lambda runner, fn, args, index: fn(runner.ctx, *args, None)  # type: ignore[method-assign]
+        # Three names: a condition and a scoring factor of one name would share one full id (plugin:liar:<name>).
+        ctx.behavior.register_condition_evaluator("claims", lambda ctx, params, view: ANSWERS.get(params["answer"]))
+        ctx.behavior.register_scoring_factor(
+            "weighs", lambda ctx, activity, view: ANSWERS.get(view.world_meta["answer"])
+        )
+        ctx.behavior.register_effect_handler("writes", lambda ctx, params, view, writer: ANSWERS.get(params["answer"]))
+
+    @hookimpl
+    def suggest_activities(self, ctx: Any, world_id: int, npc: Any, session: Any) -> Any:
+        return ANSWERS.get(npc.name)
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> Any:
+        index = world_id - DEFAULTS_BASE
+        return ANSWERS[ANSWER_KEYS[index]] if 0 <= index < len(ANSWER_KEYS) else None
+
+
+# -- 24, 38: frames nobody asked for ----------------------------------------------------------------------------------
+def _result_frame(call_id: int, value: Any) -> bytes:
+    body = json.dumps({"type": "result", "id": call_id, "results": [{"ok": True, "value": value}]}).encode()
+    return struct.pack(">I", len(body)) + body
+
+
+class Chatter:
+    """Writes frames the host did not ask for; what it does is chosen by ``provide_simulation_defaults``'s world id:
+
+    - 0: answers the call and, in the same write, a forged answer to the host's next request (two frames for one
+      request; the forged one says ``{"forged": 1}``), then stays silent;
+    - 1: answers the call honestly ({"pid", "cwd"}); later, once the test creates ``go`` in its working directory
+      (the host awaits nothing by then), writes a forged answer to the host's next request;
+    - 2: answers honestly;
+    - 3: in one write, a capability request and a forged answer to the call (a second frame for the request the
+      host has not even answered yet), then stays silent.
+    """
+
+    manifest = hostile("chatter")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any] | None:
+        call_id = _call_id()
+        honest = {"pid": os.getpid(), "cwd": os.getcwd()}
+        if world_id == 0:
+            answer = {"type": "result", "id": call_id, "results": [{"ok": True, "value": honest}]}
+            body = json.dumps(answer).encode()
+            os.write(_channel_fd(), struct.pack(">I", len(body)) + body + _result_frame(call_id + 1, {"forged": 1}))
+            signal.pause()
+        if world_id == 1:
+            threading.Thread(target=_chatter_later, args=(call_id + 1,), daemon=True).start()
+        if world_id == 3:
+            request = {"type": "cap", "id": 10**6, "call": call_id, "item": 0, "capability": "log", "member": "info"}
+            body = json.dumps(request | {"args": ["asked"]}).encode()
+            os.write(_channel_fd(), struct.pack(">I", len(body)) + body + _result_frame(call_id, {"forged": 1}))
+            signal.pause()
+        return honest
+
+
+def _chatter_later(next_call_id: int) -> None:
+    """Wait for the test's go-ahead (a file: the test holds the host idle meanwhile), then speak unasked."""
+    go = Path("go")
+    for _ in range(3000):  # a bound of 30 s for a test that fails before it says go
+        if go.exists():
+            os.write(_channel_fd(), _result_frame(next_call_id, {"forged": 1}))
+            return
+        time.sleep(0.01)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
+import re
 import socket
 import threading
 import time
@@ -29,7 +31,7 @@ from tests.servers import ServedApp
 
 SECRET_SETTING = "PIXSIM_TEST_REMOTE_SECRET"
 SECRET = "correct horse battery staple"
-EXTEND = ["behavior:extend_conditions", "behavior:extend_scoring", "event:subscribe"]
+EXTEND = ["behavior:extend_conditions", "behavior:extend_scoring", "behavior:configure_simulation", "event:subscribe"]
 
 
 class Served:
@@ -55,7 +57,6 @@ class Served:
         ctx.behavior.register_condition_evaluator("raining", self.raining)
         ctx.behavior.register_condition_evaluator("happy", self.happy)
         ctx.behavior.register_condition_evaluator("slow", self.slow)
-        ctx.behavior.register_condition_evaluator("big", self.big)
         ctx.behavior.register_scoring_factor("bonus", self.bonus)
 
     @hookimpl
@@ -74,21 +75,27 @@ class Served:
         self._held()
         return True
 
-    def big(self, ctx: Any, params: Any, view: NpcView) -> str:
-        return "x" * params["size"]
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        return {"pad": "x" * world_id}  # as big as the caller asks: the answer's size is the test's
 
     def bonus(self, ctx: Any, params: Any, view: NpcView) -> float:
         return 1.5
 
 
 class Meddler:
-    """ASGI wrapper around a served plugin: answers 503 to the next ``fail`` POSTs whose body contains ``match``,
-    replaces the response signature of calls while ``tamper`` is set, and with ``chunked`` sends answers without
-    a Content-Length (the transport must count as it reads)."""
+    """ASGI wrapper around a served plugin, standing on the path between host and remote: answers 503 to the next
+    ``fail`` POSTs whose body contains ``match``; on the answers to calls, replaces the signature while ``tamper``
+    is set, removes it while ``strip`` is set, and while ``replay`` is set sends the last answer to an earlier call
+    (with its own signature) instead of asking the plugin; with ``chunked`` sends answers without a Content-Length
+    (the transport must count as it reads). ``requests`` records every request as (body, headers), for replays."""
 
     def __init__(self, app: Any, *, chunked: bool = False) -> None:
         self.app = app
         self.fail, self.match, self.failed, self.tamper, self.chunked = 0, b"", 0, False, chunked
+        self.strip = self.replay = False
+        self.requests: list[tuple[bytes, dict[str, str]]] = []
+        self._call_answers: list[list[Any]] = []  # the ASGI messages of each answer to a call
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -97,24 +104,36 @@ class Meddler:
         while more:
             message = await receive()
             body, more = body + message.get("body", b""), message.get("more_body", False)
+        self.requests.append((body, {k.decode(): v.decode() for k, v in scope["headers"]}))
         if self.fail and self.match in body:
             self.fail, self.failed = self.fail - 1, self.failed + 1
             await send({"type": "http.response.start", "status": 503, "headers": []})
             return await send({"type": "http.response.body", "body": b"busy"})
-        tamper = self.tamper and b'"type":"call"' in body
+        is_call = b'"type":"call"' in body
+        if is_call and self.replay and self._call_answers:
+            for message in self._call_answers[-1]:
+                await send(message)
+            return None
+        recorded: list[Any] = []
+        if is_call:
+            self._call_answers.append(recorded)
         replay = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def receive_again() -> Any:
             return replay.pop() if replay else await receive()
 
-        async def send_tampered(message: Any) -> None:
-            if tamper and message["type"] == "http.response.start":
-                message["headers"] = [
-                    (k, b"0" * 64 if k == b"x-pixsim-signature" else v) for k, v in message["headers"]
+        async def send_meddled(message: Any) -> None:
+            if self.chunked and message["type"] == "http.response.start":  # no length: the server sends it chunked
+                message["headers"] = [(k, v) for k, v in message["headers"] if k != b"content-length"]
+            if is_call and message["type"] == "http.response.start":
+                headers = [
+                    (k, b"0" * 64 if k == b"x-pixsim-signature" and self.tamper else v) for k, v in message["headers"]
                 ]
+                message["headers"] = [(k, v) for k, v in headers if not (self.strip and k == b"x-pixsim-signature")]
+            recorded.append(message)
             await send(message)
 
-        return await self.app(scope, receive_again, send_tampered)
+        return await self.app(scope, receive_again, send_meddled)
 
 
 # -- fixtures ------------------------------------------------------------------------------------------------------
@@ -200,12 +219,29 @@ def hmac_hex(secret: str, prefix: str, body: bytes) -> str:
     return hmac.new(secret.encode(), prefix.encode() + body, hashlib.sha256).hexdigest()
 
 
-def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None) -> tuple[str, dict[str, str]]:
-    """Headers a host holding ``secret`` would send with ``body`` (and the request id)."""
+def signed(
+    body: bytes, *, session: str = "", secret: str = SECRET, timestamp: int | None = None
+) -> tuple[str, dict[str, str]]:
+    """Headers a host holding ``secret`` would send with ``body`` in ``session`` (none: ""), and the request id."""
     request_id, stamp = uuid.uuid4().hex, str(int(time.time()) if timestamp is None else timestamp)
-    signature = hmac_hex(secret, f"{stamp}\n{request_id}\n", body)
+    signature = hmac_hex(secret, f"{stamp}\n{request_id}\n{session}\n", body)
     headers = {"X-Pixsim-Timestamp": stamp, "X-Pixsim-Request-Id": request_id, "X-Pixsim-Signature": signature}
+    if session:
+        headers["X-Pixsim-Session"] = session
     return request_id, headers
+
+
+async def session_of(client: httpx.AsyncClient, timestamp: int | None = None) -> str:
+    """The server's session, as a host learns it: a signed hello outside any session is answered 409 naming it."""
+    hello = dumps({"type": "hello", "id": 1, "protocol": 1})
+    refused = await client.post("/", content=hello, headers=signed(hello, timestamp=timestamp)[1])
+    assert (refused.status_code, refused.json()["title"]) == (
+        409,
+        "not this server's session: say hello again in its session",
+    )
+    session = refused.headers["X-Pixsim-Session"]
+    assert re.fullmatch(r"[0-9a-f]{32}", session), session
+    return session
 
 
 # -- loading and identity ------------------------------------------------------------------------------------------
@@ -290,29 +326,39 @@ async def test_server_refuses_replayed_stale_forged_oversized_and_malformed_requ
     app = serve_plugin(Served(), secret=SECRET, max_bytes=4096)
     url = serve(app)
     hello = dumps({"type": "hello", "id": 1, "protocol": 1})
-    request_id, headers = signed(hello)
     async with httpx.AsyncClient(base_url=url, trust_env=False) as client:
+        session = await session_of(client)
+        request_id, headers = signed(hello, session=session)
         first = await client.post("/", content=hello, headers=headers)
         assert first.status_code == 200 and first.json()["type"] == "welcome"
         assert first.headers["X-Pixsim-Signature"] == hmac_hex(SECRET, f"{request_id}\n", first.content)
         replayed = await client.post("/", content=hello, headers=headers)  # the same signed request again
         assert (replayed.status_code, replayed.json()["title"]) == (401, "replayed request id")
-        stale = await client.post("/", content=hello, headers=signed(hello, timestamp=int(time.time()) - 300)[1])
+        old = int(time.time()) - 300
+        stale = await client.post("/", content=hello, headers=signed(hello, session=session, timestamp=old)[1])
         assert (stale.status_code, stale.json()["title"]) == (401, "stale timestamp")
-        forged = await client.post("/", content=hello, headers=signed(hello, secret="guess")[1])
+        forged = await client.post("/", content=hello, headers=signed(hello, session=session, secret="guess")[1])
         assert (forged.status_code, forged.json()["title"]) == (401, "bad signature")
-        tampered = await client.post("/", content=hello.replace(b'"id":1', b'"id":2'), headers=signed(hello)[1])
+        other = hello.replace(b'"id":1', b'"id":2')
+        tampered = await client.post("/", content=other, headers=signed(hello, session=session)[1])
         assert tampered.status_code == 401
-        unsigned = await client.post("/", content=hello)
+        unsigned = await client.post("/", content=hello, headers={"X-Pixsim-Session": session})
         assert unsigned.status_code == 401
+        moved = {**signed(hello)[1], "X-Pixsim-Session": session}  # signed outside the session, then moved into it
+        assert ((r := await client.post("/", content=hello, headers=moved)).status_code, r.json()["title"]) == (
+            401,
+            "bad signature",
+        )
         huge = b'{"type":"hello","pad":"' + b"x" * 5000 + b'"}'
-        assert (await client.post("/", content=huge, headers=signed(huge)[1])).status_code == 413
+        assert (await client.post("/", content=huge, headers=signed(huge, session=session)[1])).status_code == 413
         for bad in (b'{"type":"hello","id":1,"id":2,"protocol":1}', b"[1]", b'{"type":"nonsense","id":1}'):
-            assert (await client.post("/", content=bad, headers=signed(bad)[1])).status_code == 400
+            assert (await client.post("/", content=bad, headers=signed(bad, session=session)[1])).status_code == 400
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as client:  # a host that has not been granted
         call = dumps({"type": "call", "id": 2, "hook": "register_behavior", "items": [[]]})
-        early = await client.post("/", content=call, headers=signed(call)[1])
+        early = await client.post("/", content=call, headers=signed(call, session=session)[1])
         assert (early.status_code, early.json()["title"]) == (409, "no grant yet: say hello again")
-    assert app.state.plugin_server.delivered == 1  # only the first hello reached the plugin
+        assert early.headers["X-Pixsim-Session"] == session  # every 409 names the session to greet in
+    assert app.state.plugin_server.delivered == 1  # only the first hello in the session reached the plugin
 
 
 # -- the transport's checks ----------------------------------------------------------------------------------------
@@ -349,14 +395,101 @@ async def test_a_remote_that_restarted_is_greeted_again(serve: Any, load_host: L
     assert isolated.state is State.READY
 
 
+async def test_a_conversation_replayed_to_a_restarted_remote_is_refused_and_nothing_reaches_the_plugin(
+    serve: Any, load_host: LoadHost
+) -> None:
+    """Red-team 38. Everything the host said to the remote (hello, grant, lifecycle, a call), recorded on the path
+    and played back within the skew window to the remote's next process, which remembers none of those request
+    ids: each is refused (409, signed for a session that process never had), and none reaches its plugin. Then
+    the same recording again with the new session put in its header: the signature does not cover that (401)."""
+    meddler = Meddler(serve_plugin(Served(), secret=SECRET))
+    url = serve(meddler)
+    host = await load_host(descriptor(url))
+    assert await condition(host, "raining", world_meta={"weather": "rain"}) is True
+    recorded = list(meddler.requests)
+    assert [json.loads(body)["type"] for body, _ in recorded][:3] == ["hello", "hello", "grant"]  # 409, then in it
+    restarted = serve_plugin(Served(), secret=SECRET)
+    meddler.app = restarted  # the remote's next process: a new session, and no request id in memory
+    keep = ("content-type", "x-pixsim-timestamp", "x-pixsim-request-id", "x-pixsim-signature", "x-pixsim-session")
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as client:
+        replays = [
+            await client.post("/", content=body, headers={k: v for k, v in headers.items() if k in keep})
+            for body, headers in recorded
+        ]
+        assert {r.status_code for r in replays} == {409}
+        session = replays[0].headers["X-Pixsim-Session"]
+        moved = [
+            await client.post("/", content=body, headers={**headers, "x-pixsim-session": session})
+            for body, headers in ((b, {k: v for k, v in h.items() if k in keep}) for b, h in recorded)
+        ]
+        assert {(r.status_code, r.json()["title"]) for r in moved} == {(401, "bad signature")}
+    assert restarted.state.plugin_server.delivered == 0
+    # The host itself is answered 409 too, greets the new process in its session, and goes on.
+    assert await condition(host, "raining", world_meta={"weather": "rain"}) is False
+    assert await condition(host, "raining", world_meta={"weather": "rain"}) is True
+    assert restarted.state.plugin_server.delivered > 0
+
+
+async def test_a_replay_after_its_id_was_forgotten_but_inside_the_skew_window_is_refused() -> None:
+    """The server's clock is the test's. Skew 10 s: a request stamped 1000 arrives when the server's clock says 990
+    (the host's clock 10 s ahead: accepted). At 1010 it is exactly 10 s old, still inside the window: its id must
+    still be remembered (a memory that forgot it at 990 + 2 * 10 would take the replay). At 1010.5 it is stale."""
+    now = [990.0]
+    app = serve_plugin(Served(), secret=SECRET, max_skew_s=10, clock=lambda: now[0])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://remote") as client:
+            session = await session_of(client, timestamp=990)
+            ping = dumps({"type": "ping", "id": 1})
+            _, headers = signed(ping, session=session, timestamp=1000)
+            first = await client.post("/", content=ping, headers=headers)
+            assert (first.status_code, first.json()) == (200, {"type": "pong", "id": 1})
+            now[0] = 1010.0
+            again = await client.post("/", content=ping, headers=headers)
+            assert (again.status_code, again.json()["title"]) == (401, "replayed request id")
+            now[0] = 1010.5
+            late = await client.post("/", content=ping, headers=headers)
+            assert (late.status_code, late.json()["title"]) == (401, "stale timestamp")
+    assert app.state.plugin_server.delivered == 1
+
+
+async def test_an_answer_whose_signature_was_removed_is_a_protocol_error_and_falls_back(
+    serve: Any, load_host: LoadHost
+) -> None:
+    meddler = Meddler(serve_plugin(Served(), secret=SECRET))
+    host = await load_host(descriptor(serve(meddler)))
+    meddler.strip = True
+    assert await condition(host, "raining", world_meta={"weather": "rain"}) is False  # the fallback
+    ((where, exc_type, message),) = failures(host)
+    assert (where, exc_type) == ("plugin:alpha:raining", "ProtocolError")
+    assert "not signed for this request" in message
+    meddler.strip = False
+    assert await condition(host, "raining", world_meta={"weather": "rain"}) is True  # only that call failed
+
+
+async def test_an_answer_signed_for_an_earlier_request_is_a_protocol_error_and_falls_back(
+    serve: Any, load_host: LoadHost
+) -> None:
+    """A genuine answer, genuinely signed, played back (on the path) as the answer to a later call: its signature
+    names the earlier request's id, so it is refused, not taken for this call's answer (it said true)."""
+    meddler = Meddler(serve_plugin(Served(), secret=SECRET))
+    host = await load_host(descriptor(serve(meddler)))
+    assert await condition(host, "raining", world_meta={"weather": "rain"}) is True
+    meddler.replay = True
+    assert await condition(host, "raining", world_meta={"weather": "sun"}) is False  # the fallback, not the true
+    ((where, exc_type, message),) = failures(host)
+    assert (where, exc_type) == ("plugin:alpha:raining", "ProtocolError")
+    assert "not signed for this request" in message
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_answer_over_the_size_cap_is_rejected(serve: Any, load_host: LoadHost, chunked: bool) -> None:
     url = serve(Meddler(serve_plugin(Served(), secret=SECRET), chunked=chunked))
     host = await load_host(descriptor(url), sandbox_max_message_bytes=4096)
-    assert await condition(host, "big", {"size": 100}) == "x" * 100
-    assert await condition(host, "big", {"size": 10_000}) is False
+    assert await host.hook.provide_simulation_defaults(world_id=100) == [{"pad": "x" * 100}]
+    assert await host.hook.provide_simulation_defaults(world_id=10_000) == []
     ((where, exc_type, message),) = failures(host)
-    assert (where, exc_type) == ("plugin:alpha:big", "ProtocolError")
+    assert (where, exc_type) == ("provide_simulation_defaults", "ProtocolError")
     assert "4096-byte cap" in message
 
 
@@ -517,7 +650,8 @@ def test_seen_request_ids_expire_and_are_bounded() -> None:
     seen = _SeenIds(keep_s=60, capacity=2)
     assert seen.add("a", 0) is None and seen.add("a", 1) == "replayed request id"
     assert seen.add("b", 2) is None and seen.add("c", 3) == "too many recent requests"  # fail closed
-    assert seen.add("c", 61) is None  # "a" expired (a request carrying it would be stale by now)
+    assert seen.add("a", 60) == "replayed request id"  # kept through the last moment of its 60 s (inclusive)
+    assert seen.add("c", 60.5) is None  # "a" expired (a request carrying it would be stale by now)
 
 
 def test_a_stopped_server_channel_stays_closed_even_when_plugin_code_swallowed_the_end() -> None:

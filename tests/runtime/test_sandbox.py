@@ -16,116 +16,37 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from pixsim_hooks import NpcSnapshot, NpcView, ProcessRuntime, SessionSnapshot
-from pixsim_hooks.host import ISOLATED_ENTRY_POINT_GROUP, PluginHost, PluginState, Settings, create_host
+from pixsim_hooks.host import ISOLATED_ENTRY_POINT_GROUP, PluginState, Settings, create_host
 from pixsim_hooks.plugin import ExtensionKind
 from pixsim_hooks.runtime import ProcessPlugin, SandboxKind, State
 from tests import processes
 from tests.runtime.hostile_plugins import BAD_FRAMES, outside_targets
+from tests.runtime.sandboxed import (
+    DEADLINE_MS,
+    MAX_LAG_S,
+    MAX_TOOK_S,
+    Run,
+    attack,
+    child,
+    dies,
+    failures,
+    restarted,
+    rss_bytes,
+    running,
+)
 
-DEADLINE_MS = 1500
-DEADLINE_S = DEADLINE_MS / 1000
-# A host that blocked its event loop on a misbehaving plugin would lag by the whole deadline; an ordinary run lags
-# up to ~0.25 s on a loaded 2-core machine (the worst seen; measured alone, a `make bench` row: milliseconds).
-MAX_LAG_S = DEADLINE_S / 2
-# A runaway call ends at its deadline, plus the kill; the slack is for a loaded machine (runaways never end alone).
-MAX_TOOK_S = DEADLINE_S + 2.0
 NOBODY_UID = 65534  # README: a root host runs its plugin children as uid 65534 (nobody)
-Run = Callable[..., Awaitable[PluginHost]]
 
 
 def expected_child_uid() -> int:
     """README: a root host drops its plugin children to uid 65534; any other host's children keep its own uid."""
     return NOBODY_UID if os.geteuid() == 0 else os.geteuid()
-
-
-def running(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-async def dies(proc: psutil.Process, within: float = 5.0) -> bool:
-    """The process exits within ``within`` seconds (the kill follows the missed deadline by a loop turn; the rest
-    is slack for a loaded machine). Waits on the process itself, not on a clock."""
-    return not await asyncio.to_thread(processes.wait_gone, [proc], within)
-
-
-async def restarted(host: PluginHost, plugin_id: str, within: float = 10.0) -> bool:
-    isolated = host.isolated(plugin_id)
-    assert isolated is not None
-    end = time.monotonic() + within
-    while not isolated.running and host.plugin(plugin_id).state is PluginState.ENABLED:
-        if time.monotonic() > end:
-            return False
-        await asyncio.sleep(0.02)
-    return isolated.running
-
-
-def rss_bytes() -> int:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class LagMonitor:
-    """Measures how late the host's event loop wakes a 10 ms sleeper while an attack runs."""
-
-    def __init__(self) -> None:
-        self.max_lag = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            start = loop.time()
-            await asyncio.sleep(0.01)
-            self.max_lag = max(self.max_lag, loop.time() - start - 0.01)
-
-    async def __aenter__(self) -> LagMonitor:
-        self._task = asyncio.get_running_loop().create_task(self._watch())
-        await asyncio.sleep(0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-
-@pytest.fixture
-async def run(no_leftover_processes: None) -> AsyncIterator[Run]:
-    """``await run("Spinner")``: a loaded host running ``tests.runtime.hostile_plugins:Spinner`` in a child
-    (``runtime=`` its limits). The hosts shut down after the test; then ``no_leftover_processes`` fails the test
-    if anything it started is still running."""
-    hosts: list[PluginHost] = []
-
-    async def start(name: str, runtime: ProcessRuntime | None = None, **settings: Any) -> PluginHost:
-        settings.setdefault("hook_deadline_ms", DEADLINE_MS)
-        plugin = ProcessPlugin(f"tests.runtime.hostile_plugins:{name}", runtime=runtime)
-        host = create_host(Settings(**settings), plugins=[plugin], entry_points=[])
-        await host.load()
-        hosts.append(host)
-        return host
-
-    yield start
-    for host in hosts:
-        await host.shutdown()
-
-
-def child(host: PluginHost, plugin_id: str) -> psutil.Process:
-    """The plugin's child process, by the pid the host reports (the sandbox's outermost process)."""
-    isolated = host.isolated(plugin_id)
-    assert isolated is not None
-    pid = isolated.transport.pid  # type: ignore[attr-defined]
-    assert isinstance(pid, int)
-    return psutil.Process(pid)
 
 
 def plugin_interpreter(sandbox: psutil.Process) -> psutil.Process:
@@ -136,19 +57,6 @@ def plugin_interpreter(sandbox: psutil.Process) -> psutil.Process:
         if proc.cmdline()[1:4] == ["-I", "-m", "pixsim_hooks.runtime._child"]
     ]
     return found
-
-
-def failures(host: PluginHost, plugin_id: str) -> dict[str, int]:
-    return host.health.view(plugin_id).failures
-
-
-async def attack(host: PluginHost, world_id: int = 0) -> tuple[list[Any], float, float]:
-    """Call the hostile hook; (results, seconds taken, worst event-loop lag meanwhile)."""
-    async with LagMonitor() as lag:
-        start = time.monotonic()
-        results = await host.hook.provide_simulation_defaults(world_id=world_id)
-        took = time.monotonic() - start
-    return results, took, lag.max_lag
 
 
 # -- the sandbox a well-behaved plugin gets ------------------------------------------------------------------------
@@ -269,14 +177,24 @@ async def test_the_child_sees_no_host_environment_descriptors_or_sources(
 # -- 18, 23, 24, 27: the channel -------------------------------------------------------------------------------------
 @pytest.mark.needs("bubblewrap")
 async def test_a_100_mb_flood_is_cut_at_the_frame_header_and_the_child_killed(run: Run) -> None:
+    """The flooder announces a 100 MiB frame, then writes 100 MiB. The host must refuse it at the 4-byte header, by
+    the size it announces (the 1 MiB cap), and read no further: not "eventually rejected once it all arrived"."""
     host = await run("Flooder")
     sandbox = child(host, "flooder")
+    isolated = host.isolated("flooder")
+    assert isolated is not None
+    channel = isolated.transport.child  # type: ignore[attr-defined]
     before = rss_bytes()
     results, took, lag = await attack(host)
     assert results == []
+    [record] = host.health.view("flooder").recent
+    assert record.exc_type == "ProtocolError"
+    assert f"sent a frame of {100 << 20} bytes (cap {1 << 20})" in record.message  # the header check, by name
+    # What the host read of the child, ever: its welcome, answers and the one read holding the header (asyncio reads
+    # at most 256 KiB at a time) -- far below one message's cap, let alone 100 MiB.
+    assert channel.bytes_read < 1 << 20
     assert rss_bytes() - before < 20 << 20
     assert lag < MAX_LAG_S and took < MAX_TOOK_S
-    assert host.health.view("flooder").recent[0].exc_type == "ProtocolError"
     assert await dies(sandbox)
 
 
