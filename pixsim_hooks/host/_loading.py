@@ -16,6 +16,7 @@ from pixsim_hooks.plugin import (
     ManifestError,
     PluginLoadError,
     PluginManifest,
+    ProcessRuntime,
     Trust,
     parse_manifest,
 )
@@ -220,7 +221,9 @@ def isolate(candidate: Candidate) -> None:
         return
     if manifest.isolation is Isolation.PROCESS:
         try:
-            candidate.obj = ProcessPlugin(target_of(candidate.given or obj), manifest.process)
+            # What the manifest asks for, never above the defaults: a plugin does not raise its own limits.
+            asked = manifest.process.within(ProcessRuntime()) if manifest.process is not None else None
+            candidate.obj = ProcessPlugin(target_of(candidate.given or obj), asked)
         except PluginLoadError as exc:
             candidate.error = exc
     elif manifest.isolation is Isolation.REMOTE:

@@ -70,6 +70,15 @@ class ProcessRuntime(_Frozen):
     open_files: int = Field(default=64, gt=0)
     file_size_mb: int = Field(default=16, ge=0)
 
+    def within(self, ceiling: ProcessRuntime) -> ProcessRuntime:
+        """These limits, none above ``ceiling``'s: what a plugin may ask for itself (only the operator raises one)."""
+        return ProcessRuntime(
+            memory_mb=min(self.memory_mb, ceiling.memory_mb),
+            cpu_seconds=min(self.cpu_seconds, ceiling.cpu_seconds),
+            open_files=min(self.open_files, ceiling.open_files),
+            file_size_mb=min(self.file_size_mb, ceiling.file_size_mb),
+        )
+
 
 class RemoteRuntime(_Frozen):
     """Where a ``kind: remote`` plugin is served and how its requests are signed."""

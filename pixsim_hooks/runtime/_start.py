@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pixsim_hooks.plugin import (
     Isolation,
@@ -17,6 +17,7 @@ from pixsim_hooks.plugin import (
     PermissionDenied,
     PluginLoadError,
     PluginManifest,
+    ProcessRuntime,
     parse_manifest,
 )
 from pixsim_hooks.runtime._descriptors import ProcessPlugin, RemotePlugin
@@ -78,7 +79,29 @@ async def start_isolated(
         if isinstance(exc, PluginLoadError):
             raise
         raise PluginLoadError(f"plugin {source!r}: {type(exc).__name__}: {exc}") from None
+    tighter = _asked_limits(descriptor, manifest)
+    if tighter is not None:
+        # The manifest is known only from the child's welcome: the child that sent it ran under the defaults, so
+        # the plugin runs from a child started under what it asked for (never above the defaults) instead.
+        await isolated.stop()
+        return await start_isolated(
+            replace(descriptor, runtime=tighter),
+            source,
+            limits,
+            on_denied=on_denied,
+            on_crash_loop=on_crash_loop,
+            on_failure=on_failure,
+        )
     return Started(isolated, manifest, isolated.stand_in(manifest))
+
+
+def _asked_limits(descriptor: ProcessPlugin | RemotePlugin, manifest: PluginManifest) -> ProcessRuntime | None:
+    """The limits a process plugin's manifest asks for, bounded by the defaults, when they differ from what its
+    child runs under; None when the operator set them (``ProcessPlugin(runtime=...)``) or nothing is asked."""
+    if not isinstance(descriptor, ProcessPlugin) or descriptor.runtime is not None or manifest.process is None:
+        return None
+    asked = manifest.process.within(ProcessRuntime())
+    return asked if asked != ProcessRuntime() else None
 
 
 def _transport(

@@ -57,6 +57,32 @@ class Polite:
         return {"pid": os.getpid(), "uid": os.getuid(), "cwd": os.getcwd()}
 
 
+class Modest:
+    """Asks its manifest for less than the default limits; reports what its process runs under."""
+
+    manifest = PluginManifest(
+        **{**hostile("modest").model_dump(), "process": {"memory_mb": 256, "open_files": 32, "cpu_seconds": 600}}
+    )
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> dict[str, Any]:
+        import resource
+
+        return {
+            "memory": resource.getrlimit(resource.RLIMIT_AS)[1],
+            "files": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+            "cpu": resource.getrlimit(resource.RLIMIT_CPU)[1],
+        }
+
+
+class Greedy(Modest):
+    """Asks its manifest for far more than the defaults (a plugin raising its own limits)."""
+
+    manifest = PluginManifest(
+        **{**hostile("greedy").model_dump(), "process": {"memory_mb": 1 << 30, "open_files": 1 << 20}}
+    )
+
+
 class Spinner:
     """11: an infinite loop in a hook."""
 

@@ -113,6 +113,33 @@ async def test_a_plugin_past_its_cpu_seconds_is_killed_by_the_kernel_and_recorde
     assert await dies(sandbox)
 
 
+# -- the manifest's own limits -------------------------------------------------------------------------------------
+MiB = 1 << 20
+
+
+@pytest.mark.needs("bubblewrap")
+async def test_a_plugin_runs_under_the_lower_limits_its_manifest_asks_for(run: Run) -> None:
+    """The manifest is read from the child's welcome; the plugin then runs in a child started under what it asked
+    (256 MiB, 32 files, 600 CPU seconds) rather than the defaults (512 MiB, 64 files, 3600 s)."""
+    host = await run("Modest")
+    results, _, _ = await attack(host)
+    assert results == [{"memory": 256 * MiB, "files": 32, "cpu": 600}]
+
+
+@pytest.mark.needs("bubblewrap")
+async def test_a_plugin_cannot_raise_its_own_limits_above_the_defaults(run: Run) -> None:
+    host = await run("Greedy")
+    results, _, _ = await attack(host)
+    assert results == [{"memory": 512 * MiB, "files": 64, "cpu": 3600}]
+
+
+@pytest.mark.needs("bubblewrap")
+async def test_the_operators_limits_are_used_as_given(run: Run) -> None:
+    host = await run("Greedy", runtime=ProcessRuntime(memory_mb=1024, open_files=128))
+    results, _, _ = await attack(host)
+    assert results == [{"memory": 1024 * MiB, "files": 128, "cpu": 3600}]
+
+
 # -- 13: memory --------------------------------------------------------------------------------------------------------
 @pytest.mark.needs("bubblewrap")
 async def test_allocating_8_gib_fails_in_the_child_and_leaves_host_memory_alone(run: Run) -> None:
