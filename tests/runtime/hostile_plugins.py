@@ -356,6 +356,22 @@ class Crasher:
         os._exit(3)
 
 
+class Hangup:
+    """11, 12: closes its end of the channel (the host reads end-of-file, as from a process that exited), then
+    spins with SIGTERM ignored: a host that waited for such a process to exit would wait forever."""
+
+    manifest = hostile("hangup")
+
+    @hookimpl
+    def provide_simulation_defaults(self, ctx: Any, world_id: int) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        fd = _channel_fd()
+        socket.socket(fileno=os.dup(fd)).shutdown(socket.SHUT_RDWR)
+        os.close(fd)
+        while True:
+            pass
+
+
 class Phoenix:
     """Registers a condition; dies once when asked (world id 13) and must come back with its condition."""
 

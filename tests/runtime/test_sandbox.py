@@ -113,6 +113,21 @@ async def test_a_plugin_past_its_cpu_seconds_is_killed_by_the_kernel_and_recorde
     assert await dies(sandbox)
 
 
+# -- 11, 12: a child that hangs up and spins -----------------------------------------------------------------------
+@pytest.mark.needs("bubblewrap")
+async def test_a_child_that_closes_its_channel_and_spins_is_killed_and_the_call_ends_on_time(run: Run) -> None:
+    host = await run("Hangup")
+    sandbox = child(host, "hangup")
+    results, took, lag = await attack(host)
+    assert results == []
+    assert took < MAX_TOOK_S and lag < MAX_LAG_S
+    # One failure: a crash if the child's exit is seen before the deadline, else the deadline itself (this child
+    # never exits on its own: the host waits for its exit code no longer than the call's deadline).
+    assert sum(failures(host, "hangup").values()) == 1
+    assert host.health.view("hangup").recent[-1].exc_type in ("PluginCrashed", "HookDeadlineExceeded")
+    assert await dies(sandbox)
+
+
 # -- the manifest's own limits -------------------------------------------------------------------------------------
 MiB = 1 << 20
 
