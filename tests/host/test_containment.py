@@ -342,3 +342,26 @@ async def test_a_plugin_setting_a_context_variable_changes_nothing_of_the_host(m
     host = await make_host(Setter())
     assert await host.hook.suggest_activities(world_id=1, npc=None, session=None) == [["the plugin's"]]
     assert FLAG.get() == "host's"
+
+
+# -- what stays open in-process (docs/security.md): frames ----------------------------------------------------------
+async def test_limit_an_in_process_hookimpl_still_finds_the_host_in_its_callers_frames(make_host: MakeHost) -> None:
+    """The frame stack is the interpreter's: a hookimpl walking ``f_back`` meets the dispatcher's locals. Only a
+    process boundary stops this, which is why community plugins never run in-process."""
+    from pixsim_hooks.host import PluginHost
+
+    class Climber:
+        manifest = manifest("climber", "event:subscribe")
+        found: list[str] = []
+
+        @hookimpl
+        def on_session_created(self, ctx: Any, event: Any) -> None:
+            frame = sys._getframe().f_back
+            while frame is not None:
+                if any(isinstance(value, PluginHost) for value in frame.f_locals.values()):
+                    self.found.append(frame.f_code.co_name)
+                frame = frame.f_back
+
+    host = await make_host(Climber())
+    await host.hook.on_session_created(event=EVENT)
+    assert Climber.found, "no caller frame held the host"

@@ -248,3 +248,23 @@ def test_the_json_inside_a_record_is_frozen_all_the_way_down(record: Any) -> Non
 
 def test_a_json_field_given_as_none_reads_as_an_empty_mapping() -> None:
     assert WorldSnapshot(id=1, name="W", meta=None).meta == {}  # type: ignore[arg-type]
+
+
+# -- what stays open in-process (docs/security.md): a slot's descriptor called by hand ---------------------------
+def test_limit_the_frozen_mappings_own_descriptor_reached_through_its_module_still_sets_its_items() -> None:
+    """The descriptor is off the class, but the module keeps it to read the items: importing the private module and
+    calling it by hand is the module-globals class of reach, which only a process boundary stops."""
+    from pixsim_hooks.plugin import _frozen
+
+    fd = frozen_flags()
+    _frozen._ITEMS.__set__(fd, {"forced": True})
+    assert dict(fd) == {"forced": True}
+
+
+def test_limit_a_records_slot_descriptor_behind_its_property_still_sets_the_field() -> None:
+    """A field's read-only property reads through the slot's descriptor; that descriptor, taken from the property's
+    getter (a method-wrapper's ``__self__``) and called by hand, still writes."""
+    record = NpcSnapshot(id=5, world_id=2, name="Ana")
+    slot = type(record).__dict__["name"].fget.__self__
+    slot.__set__(record, "forced")
+    assert record.name == "forced"
