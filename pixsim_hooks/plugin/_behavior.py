@@ -37,6 +37,9 @@ class ExtensionKind(StrEnum):
     SCORING = "scoring"
 
 
+_LABELS = {ExtensionKind.SCORING: "scoring factor"}
+
+
 @dataclass(frozen=True, slots=True)
 class BehaviorEntry:
     """One registered extension: its full id, kind, the plugin that registered it and the function."""
@@ -77,6 +80,10 @@ class BehaviorRegistry:
         key = (entry.kind, entry.id)
         if key in self._entries:
             raise ValueError(f"{entry.kind} {entry.id!r} is already registered")
+        for kind in ExtensionKind:  # one id, one extension: a call names the id alone (out of process, too)
+            if kind is not entry.kind and (kind, entry.id) in self._entries:
+                named, adding = _LABELS.get(kind, kind), _LABELS.get(entry.kind, entry.kind)
+                raise ValueError(f"{entry.id!r} already names a {named}; give the {adding} another name")
         self._entries[key] = entry
 
     def _set_simulation_defaults(self, plugin_id: str, config: Mapping[str, Any]) -> None:

@@ -299,6 +299,29 @@ class Twice:
         return "second"
 
 
+class Homonym:
+    manifest = manifest("homonym", "behavior:extend_conditions", "behavior:extend_scoring")
+    second_error: str | None = None
+
+    @hookimpl
+    def register_behavior(self, ctx: Any) -> None:
+        ctx.behavior.register_condition_evaluator("mood", lambda ctx, params, view: True)
+        try:
+            ctx.behavior.register_scoring_factor("mood", lambda ctx, activity, view: 2.0)
+        except ValueError as exc:
+            Homonym.second_error = str(exc)
+
+
+async def test_a_condition_and_a_scoring_factor_cannot_share_one_id(make_host: MakeHost) -> None:
+    """Both are ``plugin:<id>:<name>``, and a call (out of process, over the protocol) names only the id: one id
+    must name one extension."""
+    host = await make_host(Homonym())
+    assert host.behavior.get(ExtensionKind.CONDITION, "plugin:homonym:mood") is not None
+    assert host.behavior.get(ExtensionKind.SCORING, "plugin:homonym:mood") is None
+    expected = "'plugin:homonym:mood' already names a condition; give the scoring factor another name"
+    assert Homonym.second_error == expected
+
+
 async def test_an_extension_id_is_registered_once_and_a_second_registration_is_refused(make_host: MakeHost) -> None:
     host = await make_host(Twice())
     entry = host.behavior.get(ExtensionKind.CONDITION, "plugin:twice:ready")
