@@ -165,3 +165,26 @@ async def test_a_base_exception_from_a_handler_is_that_plugins_failure_on_its_re
     assert health["witness"]["healthy"] is True
     detail = (await client.get("/api/v1/admin/plugins/vandal", headers=ADMIN)).json()
     assert detail["health"]["recent"][-1]["exc_type"] == "SystemExit"
+
+
+class ByHand:
+    """Goes past every plain way in: sets the session's flags through the slot descriptor behind the read-only
+    property, called by hand (what in-process code can always do; docs/security.md)."""
+
+    manifest = manifest("by-hand")
+
+    @hookimpl
+    def on_session_created(self, ctx: Any, event: SessionCreated) -> None:
+        slot = type(event.session).__dict__["flags"].fget.__self__
+        slot.__set__(event.session, {"forced": True})
+
+
+async def test_even_a_handler_that_forces_its_event_does_not_change_the_api_response(database_url: str) -> None:
+    """The event is the plugins' own copy of the committed snapshot: the response is built from the host's."""
+    app = create_app(Settings(database_url=database_url), plugins=[ByHand()], entry_points=[])
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        world = (await c.post("/api/v1/worlds", json={"name": "Harbor"})).json()
+        response = await c.post("/api/v1/sessions", json={"world_id": world["id"], "flags": FLAGS})
+        assert response.status_code == 201, response.text
+        assert response.json()["flags"] == FLAGS
