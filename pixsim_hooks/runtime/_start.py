@@ -79,8 +79,9 @@ async def start_isolated(
         if isinstance(exc, PluginLoadError):
             raise
         raise PluginLoadError(f"plugin {source!r}: {type(exc).__name__}: {exc}") from None
-    tighter = _asked_limits(descriptor, manifest)
+    tighter = _asked_limits(descriptor, manifest) if isinstance(descriptor, ProcessPlugin) else None
     if tighter is not None:
+        assert isinstance(descriptor, ProcessPlugin)
         # The manifest is known only from the child's welcome: the child that sent it ran under the defaults, so
         # the plugin runs from a child started under what it asked for (never above the defaults) instead.
         await isolated.stop()
@@ -95,10 +96,10 @@ async def start_isolated(
     return Started(isolated, manifest, isolated.stand_in(manifest))
 
 
-def _asked_limits(descriptor: ProcessPlugin | RemotePlugin, manifest: PluginManifest) -> ProcessRuntime | None:
+def _asked_limits(descriptor: ProcessPlugin, manifest: PluginManifest) -> ProcessRuntime | None:
     """The limits a process plugin's manifest asks for, bounded by the defaults, when they differ from what its
     child runs under; None when the operator set them (``ProcessPlugin(runtime=...)``) or nothing is asked."""
-    if not isinstance(descriptor, ProcessPlugin) or descriptor.runtime is not None or manifest.process is None:
+    if descriptor.runtime is not None or manifest.process is None:
         return None
     asked = manifest.process.within(ProcessRuntime())
     return asked if asked != ProcessRuntime() else None
