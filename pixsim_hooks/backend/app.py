@@ -1,8 +1,11 @@
 """The FastAPI application factory of the reference game backend.
 
 ``create_app()`` builds an app whose lifespan opens the database, creates the schema, loads the plugin host on
-the real store, mounts the plugins' routers and wires committed events to the plugins' event hooks. Nothing is
-global, so tests and servers can build as many apps as they like.
+the real store, mounts each plugin's routers in a sub-application of its own (admin routers behind the admin
+token, checked on the host's side) and wires committed events to the plugins' event hooks. Plugin middleware is
+kept off the admin API and the admin page, and neither it nor a plugin route ever sees the admin token or the
+admin page's session cookie. The admin page's sessions live in ``app.state.admin_sessions``. Nothing is global, so
+tests and servers can build as many apps as they like.
 """
 
 from __future__ import annotations
@@ -14,11 +17,19 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from pixsim_hooks.backend._api import API_PREFIX, OPENAPI_TAGS, api_router, install_problem_handlers
-from pixsim_hooks.backend._api._admin import require_admin
+from pixsim_hooks.backend._api import (
+    API_PREFIX,
+    OPENAPI_TAGS,
+    api_router,
+    install_problem_handlers,
+    plugin_problem_handlers,
+)
+from pixsim_hooks.backend._api._admin import admin_guard
+from pixsim_hooks.backend._api._admin_page import COOKIE as ADMIN_COOKIE
 from pixsim_hooks.backend._api._admin_page import router as admin_page_router
+from pixsim_hooks.backend._api._admin_sessions import MemorySessions
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._event_bridge import host_publisher
 from pixsim_hooks.backend._otel import sdk_setup
@@ -72,8 +83,11 @@ def create_app(
         "tracer_provider": tracer_provider,
         "meter_provider": meter_provider,
     }
+    app.state.admin_sessions = MemorySessions()  # the admin page's sessions (replace with a shared store for replicas)
     install_problem_handlers(app)
-    app.add_middleware(PluginMiddleware)
+    # Plugin middleware never wraps the admin API or the admin page, and never sees the admin cookie.
+    private = (f"{API_PREFIX}/admin", "/admin")
+    app.add_middleware(PluginMiddleware, private_paths=private, credential_cookies=(ADMIN_COOKIE,))
     app.include_router(api_router(), prefix=API_PREFIX)
     app.include_router(admin_page_router)  # the HTML admin page at /admin (outside the JSON API)
     if registry is not None:
@@ -122,6 +136,12 @@ async def _start_host(app: FastAPI, settings: Settings, storage: SqlStorage) -> 
         _log.info("plugin " + info.state.value, plugin_id=info.id, **shown)
     app.state.host = host
     if not getattr(app.state, "plugin_routes_mounted", False):  # a second lifespan must not mount them twice
-        mount_plugin_routers(app, host, admin_guard=Depends(require_admin))
+        mount_plugin_routers(
+            app,
+            host,
+            admin_guard=admin_guard,
+            exception_handlers=plugin_problem_handlers(),
+            credential_cookies=(ADMIN_COOKIE,),
+        )
         app.state.plugin_routes_mounted = True
     return host

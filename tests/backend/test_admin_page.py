@@ -12,10 +12,12 @@ import pytest
 
 from pixsim_hooks import PluginManifest, SessionCreated, hookimpl
 from pixsim_hooks.backend import create_app
-from pixsim_hooks.backend._api._admin_page import COOKIE
+from pixsim_hooks.backend._api._admin_page import COOKIE, SESSION_TTL
+from pixsim_hooks.backend._api._admin_sessions import MemorySessions
 from pixsim_hooks.host import Settings
 
 TOKEN = "page-s3cret"
+SAME_ORIGIN = {"Origin": "http://test"}
 XSS_REASON = "<script>alert('reason')</script>"
 XSS_MESSAGE = "<img src=x onerror=alert('message')>"
 
@@ -49,12 +51,18 @@ class Quiet:
 
 
 @asynccontextmanager
-async def page_client(database_url: str, admin_token: str | None = TOKEN) -> AsyncIterator[httpx.AsyncClient]:
+async def page_client(
+    database_url: str, admin_token: str | None = TOKEN, sessions: MemorySessions | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(database_url=database_url, admin_token=admin_token)
     app = create_app(settings, plugins=[Greeter(), Broken(), Quiet()], entry_points=[])
+    if sessions is not None:
+        app.state.admin_sessions = sessions  # a store shared by replicas, or one on a test clock
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        # A browser sends Origin with every POST of a page's form; these requests are from the page's own forms.
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=SAME_ORIGIN) as client:
+            client.app = app  # type: ignore[attr-defined]
             yield client
 
 
@@ -140,7 +148,7 @@ async def test_a_session_signed_with_another_token_is_not_a_session(database_url
         await old.post("/admin/login", data={"token": "old-token"})
         stale = old.cookies[COOKIE]
     async with page_client(database_url) as client:
-        client.cookies.set(COOKIE, stale, domain="test", path="/admin")
+        replaying(client, stale)
         response = await client.get("/admin")
 
     assert 'action="/admin/login"' in response.text and 'id="plugin-table"' not in response.text
@@ -153,6 +161,161 @@ async def test_logging_out_ends_the_session(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 303
     assert 'action="/admin/login"' in (await client.get("/admin")).text
+
+
+def replaying(client: httpx.AsyncClient, cookie: str) -> None:
+    """Put a captured session cookie back in the jar (what someone who copied it would send)."""
+    client.cookies.clear()
+    client.cookies.set(COOKIE, cookie, domain="test.local", path="/admin")  # where httpx keeps host "test"
+
+
+async def test_a_cookie_captured_before_logout_is_refused_after_it(client: httpx.AsyncClient) -> None:
+    world_id = await make_world(client)
+    csrf = await log_in(client)
+    captured = client.cookies[COOKIE]
+    replaying(client, captured)
+    assert 'id="plugin-table"' in (await client.get("/admin")).text  # the replay itself works, until...
+    assert (await client.post("/admin/logout")).status_code == 303
+
+    replaying(client, captured)
+    page = await client.get("/admin")
+    action = await client.post(f"/admin/worlds/{world_id}/plugins/greeter", data={"csrf": csrf, "enabled": "off"})
+
+    assert 'action="/admin/login"' in page.text and 'id="plugin-table"' not in page.text
+    assert action.status_code == 401
+    assert "behavior" not in await world_meta(client, world_id)
+
+
+async def test_the_cookie_is_a_random_id_and_the_server_keeps_it_only_hashed(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    cookie = client.cookies[COOKIE]
+    store = client.app.state.admin_sessions  # type: ignore[attr-defined]
+
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", cookie)  # 32 random bytes, nothing signed, nothing of the token
+    assert len(store) == 1 and cookie not in repr(vars(store))
+
+
+async def test_logging_out_everywhere_ends_every_session(database_url: str) -> None:
+    async with page_client(database_url) as client:
+        csrf = await log_in(client)
+        mine = client.cookies[COOKIE]
+        elsewhere = await log_in_elsewhere(client)
+        replaying(client, elsewhere)
+        assert 'id="plugin-table"' in (await client.get("/admin")).text  # the other session is open
+        replaying(client, mine)
+
+        response = await client.post("/admin/logout-everywhere", data={"csrf": csrf})
+
+        assert response.status_code == 303
+        replaying(client, elsewhere)
+        assert 'action="/admin/login"' in (await client.get("/admin")).text
+
+
+async def log_in_elsewhere(client: httpx.AsyncClient) -> str:
+    """A second session (another browser) on the same server; returns its cookie, leaving the client's own."""
+    mine = client.cookies[COOKIE]
+    client.cookies.clear()
+    await log_in(client)
+    other = client.cookies[COOKIE]
+    replaying(client, mine)
+    return other
+
+
+async def test_a_session_ends_when_its_time_is_up(database_url: str) -> None:
+    now = [1000.0]
+    async with page_client(database_url, sessions=MemorySessions(clock=lambda: now[0])) as client:
+        await log_in(client)
+        now[0] += SESSION_TTL - 1
+        still = await client.get("/admin")
+        now[0] += 2
+        ended = await client.get("/admin")
+
+    assert 'id="plugin-table"' in still.text
+    assert 'action="/admin/login"' in ended.text and 'id="plugin-table"' not in ended.text
+
+
+async def test_a_shared_store_refuses_a_session_opened_under_another_token(database_url: str) -> None:
+    shared = MemorySessions()
+    async with page_client(database_url, admin_token="old-token", sessions=shared) as old:
+        await old.post("/admin/login", data={"token": "old-token"})
+        opened = old.cookies[COOKIE]
+    async with page_client(database_url, admin_token="old-token", sessions=shared) as replica:
+        replaying(replica, opened)
+        same_token = await replica.get("/admin")  # another replica on the same store and token: still open
+    async with page_client(database_url, sessions=shared) as client:
+        replaying(client, opened)
+        response = await client.get("/admin")
+
+    assert 'id="plugin-table"' in same_token.text
+    assert 'action="/admin/login"' in response.text and 'id="plugin-table"' not in response.text
+
+
+# -- cross-site requests: Origin, else Referer, else refused ----------------------------------------------------------
+async def post_as(client: httpx.AsyncClient, url: str, data: dict[str, str], **headers: str) -> httpx.Response:
+    """POST with exactly these Origin / Referer headers (none of the client's default Origin)."""
+    request = client.build_request("POST", url, data=data)
+    del request.headers["origin"]
+    request.headers.update({name.replace("_", "-"): value for name, value in headers.items()})
+    return await client.send(request)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "https://test"},  # same host, another scheme: another origin
+        {"Origin": "http://test:8080"},
+        {"Origin": "http://evil.example", "Referer": "http://test/admin"},  # Origin, when present, decides
+        {"Referer": "http://evil.example/admin"},
+        {},  # neither: fail closed
+    ],
+)
+async def test_a_state_changing_request_from_elsewhere_is_403_and_changes_nothing(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    world_id = await make_world(client)
+    csrf = await log_in(client)
+
+    toggle = await post_as(
+        client, f"/admin/worlds/{world_id}/plugins/greeter", {"csrf": csrf, "enabled": "off"}, **headers
+    )
+    disable = await post_as(client, "/admin/plugins/quiet/disable", {"csrf": csrf}, **headers)
+    logout = await post_as(client, "/admin/logout", {}, **headers)
+
+    assert (toggle.status_code, disable.status_code, logout.status_code) == (403, 403, 403)
+    assert "behavior" not in await world_meta(client, world_id)
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    assert (await client.get("/api/v1/admin/plugins/quiet", headers=admin)).json()["state"] == "enabled"
+    assert 'id="plugin-table"' in (await client.get("/admin")).text  # the forged logout ended nothing
+
+
+async def test_a_login_from_elsewhere_is_403_and_opens_no_session(client: httpx.AsyncClient) -> None:
+    response = await post_as(client, "/admin/login", {"token": TOKEN}, Origin="http://evil.example")
+
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+    assert len(client.app.state.admin_sessions) == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "http://test"}, {"Referer": "http://test/admin"}])
+async def test_a_request_from_this_servers_page_by_origin_or_referer_works(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    world_id = await make_world(client)
+    csrf = await log_in(client)
+
+    response = await post_as(
+        client, f"/admin/worlds/{world_id}/plugins/greeter", {"csrf": csrf, "enabled": "off"}, **headers
+    )
+
+    assert (response.status_code, response.headers["location"]) == (303, f"/admin#world-{world_id}")
+    assert (await world_meta(client, world_id))["behavior"]["enabledPlugins"] == ["broken", "quiet"]
+
+
+async def test_the_page_asks_the_browser_to_send_its_origin_on_its_own_forms(client: httpx.AsyncClient) -> None:
+    # With "no-referrer" a browser posts the page's forms with "Origin: null", which the check above refuses.
+    assert (await client.get("/admin")).headers["referrer-policy"] == "same-origin"
 
 
 async def test_the_page_forbids_scripts_framing_and_caching(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@ world, see the page change, and find the change in the world's meta through the 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -51,3 +52,21 @@ def test_a_wrong_token_keeps_the_operator_on_the_login_form(browser: WebDriver, 
     alert = WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
     assert "not the admin token" in alert.text
     assert browser.find_elements(By.ID, "plugin-table") == []
+
+
+def test_logging_out_in_the_browser_revokes_the_session_on_the_server(
+    browser: WebDriver, live_server: LiveServer
+) -> None:
+    """The browser's own form posts pass the origin check (it sends Origin under the page's Referrer-Policy), and
+    a copy of the cookie taken before logging out opens nothing afterwards."""
+    log_in(browser, live_server)
+    cookie = browser.get_cookie("pixsim_admin")
+    assert cookie is not None
+    replay = {"pixsim_admin": cookie["value"]}
+    assert 'id="plugin-table"' in httpx.get(f"{live_server.url}/admin", cookies=replay).text
+
+    browser.find_element(By.CSS_SELECTOR, "form[action='/admin/logout'] button").click()
+    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.NAME, "token")))
+
+    page = httpx.get(f"{live_server.url}/admin", cookies=replay).text
+    assert 'action="/admin/login"' in page and 'id="plugin-table"' not in page

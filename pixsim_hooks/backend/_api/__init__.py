@@ -5,13 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from pixsim_hooks.backend._api import _admin, _generations, _locations, _npcs, _sessions, _tick, _worlds
-from pixsim_hooks.backend._api._problems import install_problem_handlers, problem_response, problems
+from pixsim_hooks.backend._api._problems import (
+    install_problem_handlers,
+    plugin_problem_handlers,
+    problem_response,
+    problems,
+)
 
 __all__ = [
     "API_PREFIX",
     "OPENAPI_TAGS",
     "api_router",
     "install_problem_handlers",
+    "plugin_problem_handlers",
     "problem_response",
 ]
 

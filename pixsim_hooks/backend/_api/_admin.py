@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
 
 from pixsim_hooks.backend._api._problems import problems
@@ -26,7 +27,7 @@ from pixsim_hooks.plugin import (
     thaw,
 )
 
-__all__ = ["require_admin", "router"]
+__all__ = ["admin_guard", "require_admin", "router"]
 
 _bearer = HTTPBearer(auto_error=False, description="PIXSIM_ADMIN_TOKEN")
 
@@ -34,10 +35,20 @@ _bearer = HTTPBearer(auto_error=False, description="PIXSIM_ADMIN_TOKEN")
 async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
+    _check_admin(request, credentials.credentials if credentials is not None else "")
+
+
+async def admin_guard(request: Request) -> None:
+    """The same check for the plugins' admin routes, run on the host's side before the plugin's sub-application
+    (no FastAPI dependency there: plugin code could override one). Parses the header as ``HTTPBearer`` does."""
+    scheme, given = get_authorization_scheme_param(request.headers.get("authorization"))
+    _check_admin(request, given if scheme.lower() == "bearer" else "")
+
+
+def _check_admin(request: Request, given: str) -> None:
     token: str | None = request.app.state.settings.admin_token
     if not token:
         raise HTTPException(404, "the admin API is off: set PIXSIM_ADMIN_TOKEN to turn it on")
-    given = credentials.credentials if credentials is not None else ""
     if not secrets.compare_digest(given.encode(), token.encode()):
         raise HTTPException(401, "a valid admin bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 

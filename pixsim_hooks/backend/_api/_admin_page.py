@@ -5,12 +5,21 @@ messages are plugin-controlled). The actions call the admin JSON API's own route
 API cannot drift apart.
 
 Auth: the same ``PIXSIM_ADMIN_TOKEN`` (unset = 404 here too). A browser cannot send a bearer header on a page load,
-so ``POST /admin/login`` takes the token from a form and sets a session cookie (HttpOnly, SameSite=Strict, path
-``/admin``, Secure over https): ``<issued>.<nonce>.<HMAC(token, issued.nonce)>``. The token itself never reaches
-the cookie jar; changing the token ends every session; a session lasts :data:`SESSION_TTL` seconds.
+so ``POST /admin/login`` takes the token from a form and opens a session on the server (``app.state.admin_sessions``,
+an :class:`~pixsim_hooks.backend._api._admin_sessions.AdminSessionStore`); the cookie (HttpOnly, SameSite=Strict,
+path ``/admin``, Secure over https) carries only the session's random id. Logging out revokes the session on the
+server, so a captured cookie is refused from then on; "log out everywhere" revokes them all. A session is bound to
+the token it was opened under (changing the token ends every session) and lasts :data:`SESSION_TTL` seconds. The
+token never reaches the cookie jar, and plugin code never sees the cookie: plugin middleware never runs on
+``/admin``, and the cookie is taken out of every request a plugin route sees.
 
-CSRF: SameSite=Strict keeps the cookie off cross-site requests, and every form also carries
-``HMAC(token, "csrf:" + session)``, which only a page rendered for that session knows.
+Cross-site requests: every state-changing request (every POST here: login, logout, the actions) must come from this
+server's own pages. ``Origin`` is checked when present (``null`` or another origin → 403); without it, ``Referer``;
+with neither, 403 (fail closed). The page sends ``Referrer-Policy: same-origin``, so the browser sends both on its
+own forms (with ``no-referrer`` it would send ``Origin: null``). Behind a proxy that terminates TLS, forward the
+scheme and host (uvicorn ``--proxy-headers``) so the server knows its own origin. SameSite=Strict keeps the cookie
+off cross-site requests too, and every action form also carries ``HMAC(token, "csrf:" + session)``, which only a
+page rendered for that session knows.
 """
 
 from __future__ import annotations
@@ -18,12 +27,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -39,6 +47,7 @@ from pixsim_hooks.backend._api._admin import (
     set_world_plugin,
     world_plugins,
 )
+from pixsim_hooks.backend._api._admin_sessions import AdminSessionStore
 from pixsim_hooks.fastapi import host_of
 from pixsim_hooks.host import PluginHost
 from pixsim_hooks.plugin import ConfigError
@@ -55,7 +64,8 @@ _HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser posts this page's own forms with "Origin: null"
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 _CSS = """
@@ -77,7 +87,7 @@ async def admin_page(request: Request) -> Response:
     token = _admin_token(request)
     if token is None:
         return _off()
-    session = _session(request, token)
+    session = await _session(request, token)
     if session is None:
         return _login_page()
     return _page("PixSim admin", await _dashboard(request, host_of(request), _csrf(token, session)))
@@ -88,15 +98,20 @@ async def login(request: Request) -> Response:
     token = _admin_token(request)
     if token is None:
         return _off()
+    if not _from_this_site(request):
+        return _cross_site()
     form = await _form(request)
     if form is None:
         return _error_page(413, "the form is too large")
     if not secrets.compare_digest(form.get("token", "").encode(), token.encode()):
         return _login_page("That is not the admin token.", status=401)
+    store = _store(request)
+    if previous := request.cookies.get(COOKIE):
+        await store.revoke(previous)  # a new login never keeps an older session (or one planted in the jar) alive
     response = RedirectResponse("/admin", status_code=303)
     response.set_cookie(
         COOKIE,
-        _new_session(token),
+        await store.create(_binding(token), SESSION_TTL),
         max_age=SESSION_TTL,
         path="/admin",
         secure=request.url.scheme == "https",
@@ -107,8 +122,28 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout() -> Response:
-    # Needs no CSRF token: the worst a forged logout can do is ask the operator to log in again.
+async def logout(request: Request) -> Response:
+    # No CSRF token: the worst a forged logout could do is ask the operator to log in again (and the origin check
+    # refuses it anyway). The session ends on the server: the cookie, if someone kept a copy, opens nothing now.
+    if not _from_this_site(request):
+        return _cross_site()
+    if session := request.cookies.get(COOKIE):
+        await _store(request).revoke(session)
+    return _logged_out()
+
+
+@router.post("/logout-everywhere")
+async def logout_everywhere(request: Request) -> Response:
+    """End every admin session (a cookie may have been copied from another browser): needs a session and CSRF."""
+
+    async def revoke_all(host: PluginHost, form: Mapping[str, str]) -> None:
+        await _store(request).revoke_all()
+
+    response = await _act(request, revoke_all, "plugins")
+    return _logged_out() if response.status_code == 303 else response
+
+
+def _logged_out() -> Response:
     response = RedirectResponse("/admin", status_code=303)
     response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="strict")
     return response
@@ -142,23 +177,55 @@ def _mac(token: str, message: str) -> str:
     return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def _new_session(token: str) -> str:
-    session = f"{int(time.time())}.{secrets.token_urlsafe(16)}"
-    return f"{session}.{_mac(token, 'session:' + session)}"
+def _store(request: Request) -> AdminSessionStore:
+    store: AdminSessionStore = request.app.state.admin_sessions
+    return store
 
 
-def _session(request: Request, token: str) -> str | None:
-    """The session (``issued.nonce``) of a cookie signed with the current token and not expired; else None."""
-    session, _, mac = request.cookies.get(COOKIE, "").rpartition(".")
-    issued, _, _ = session.partition(".")
-    if not secrets.compare_digest(mac.encode(), _mac(token, "session:" + session).encode()):
+def _binding(token: str) -> str:
+    """What ties a session to the token it was opened under (the token itself never goes into the store)."""
+    return _mac(token, "admin-session")
+
+
+async def _session(request: Request, token: str) -> str | None:
+    """The session id of the request's cookie while the server holds it open under the current token; else None."""
+    session = request.cookies.get(COOKIE)
+    if not session or not await _store(request).validate(session, _binding(token)):
         return None
-    age = time.time() - int(issued)
-    return session if -60 <= age <= SESSION_TTL else None
+    return session
 
 
 def _csrf(token: str, session: str) -> str:
     return _mac(token, "csrf:" + session)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL or an ``Origin`` value; None for ``null`` or anything that is not one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname, port or _DEFAULT_PORTS[scheme]
+
+
+def _from_this_site(request: Request) -> bool:
+    """A state-changing request from this server's own pages: by ``Origin``, else ``Referer``; neither → no."""
+    claimed = request.headers.get("origin")
+    if claimed is None:
+        claimed = request.headers.get("referer")
+    own = _origin(str(request.url))
+    return claimed is not None and own is not None and _origin(claimed) == own
+
+
+def _cross_site() -> HTMLResponse:
+    return _error_page(403, "this request did not come from this server's admin page (Origin / Referer)")
 
 
 async def _act(request: Request, action: Action, anchor: str) -> Response:
@@ -166,7 +233,9 @@ async def _act(request: Request, action: Action, anchor: str) -> Response:
     token = _admin_token(request)
     if token is None:
         return _off()
-    session = _session(request, token)
+    if not _from_this_site(request):
+        return _cross_site()
+    session = await _session(request, token)
     if session is None:
         return _login_page("Your session has ended; log in again.", status=401)
     form = await _form(request)
@@ -254,7 +323,9 @@ async def _dashboard(request: Request, host: PluginHost, csrf: str) -> str:
     worlds = await request.app.state.storage.worlds.list_worlds(limit=_MAX_WORLDS)
     sections = [await _world_section(host, world.id, world.name, plugins, csrf) for world in worlds]
     more = f'<p class="muted">Showing the first {_MAX_WORLDS} worlds.</p>' if len(worlds) == _MAX_WORLDS else ""
-    logout = '<form method="post" action="/admin/logout"><button type="submit">Log out</button></form>'
+    logout = '<form method="post" action="/admin/logout"><button type="submit">Log out</button></form> ' + _button(
+        "/admin/logout-everywhere", "Log out everywhere", csrf
+    )
     return (
         f'<h1>PixSim admin</h1>{logout}<h2 id="plugins">Plugins</h2>{_plugins_table(plugins, csrf)}'
         f"<h2>Worlds</h2>{''.join(sections) or '<p class=muted>No worlds yet.</p>'}{more}"

@@ -22,6 +22,7 @@ from pixsim_hooks.plugin import ConfigError, NotFoundError, StaleWriteError
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "install_problem_handlers",
+    "plugin_problem_handlers",
     "problem_response",
     "problems",
 ]
@@ -62,13 +63,22 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(NotFoundError, _not_found)
-    app.add_exception_handler(StaleWriteError, _stale_write)
-    app.add_exception_handler(ConfigError, _bad_config)
-    app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for kind, handler in plugin_problem_handlers().items():
+        app.add_exception_handler(kind, handler)
     app.add_exception_handler(Exception, _unexpected)
     app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
+
+
+def plugin_problem_handlers() -> dict[Any, Any]:
+    """The problem handlers short of the 500 one: the core's, and those of each plugin's sub-application (there,
+    whatever else escapes is the plugin's 502). Plain module functions: plugin code can read them."""
+    return {
+        NotFoundError: _not_found,
+        StaleWriteError: _stale_write,
+        ConfigError: _bad_config,
+        RequestValidationError: _invalid,
+        StarletteHTTPException: _http_error,
+    }
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
