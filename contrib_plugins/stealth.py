@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pixsim_hooks import NotFoundError, PluginContext, PluginManifest, PluginNotEnabled, StaleWriteError, hookimpl
-from pixsim_hooks.fastapi import get_plugin_context
+from pixsim_hooks.fastapi import MAX_JSON_ID, IdPath, get_plugin_context
 
 __all__ = ["ATTEMPTS_FLAG", "SUCCESSES_FLAG", "alertness", "manifest", "provide_router"]
 
@@ -48,8 +48,15 @@ def alertness(npc_id: int) -> int:
 class PickpocketAttempt(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    npc_id: int = Field(ge=1, description="The NPC to pickpocket.")
+    npc_id: int = Field(ge=1, le=MAX_JSON_ID, description="The NPC to pickpocket.")
     skill: int = Field(ge=0, le=100, description="The player's stealth skill; success when >= the NPC's alertness.")
+
+    @field_validator("npc_id", "skill", mode="before")
+    @classmethod
+    def _a_json_number(cls, value: Any) -> Any:
+        if isinstance(value, bool | str):  # pydantic would take true as 1 and "55" as 55; JSON's integers only
+            raise ValueError("must be a JSON integer")
+        return value
 
 
 class StealthRecord(BaseModel):
@@ -81,7 +88,7 @@ def provide_router(ctx: PluginContext) -> APIRouter:
     return router
 
 
-async def pickpocket(session_id: int, attempt: PickpocketAttempt, ctx: Ctx) -> PickpocketResult:
+async def pickpocket(session_id: IdPath, attempt: PickpocketAttempt, ctx: Ctx) -> PickpocketResult:
     """One deterministic pickpocket attempt on ``attempt.npc_id``; the session's counts go up."""
     threshold = alertness(attempt.npc_id)
     success = attempt.skill >= threshold
@@ -99,13 +106,13 @@ async def pickpocket(session_id: int, attempt: PickpocketAttempt, ctx: Ctx) -> P
     )
 
 
-async def read_record(session_id: int, ctx: Ctx) -> StealthRecord:
+async def read_record(session_id: IdPath, ctx: Ctx) -> StealthRecord:
     """The session's stealth counts (zero before the first attempt)."""
     record, _ = await _read(ctx, session_id)
     return record
 
 
-async def world_status(world_id: int, ctx: Ctx) -> WorldStatus:
+async def world_status(world_id: IdPath, ctx: Ctx) -> WorldStatus:
     # Reaching this handler is the answer: the host refuses world-scoped paths of worlds that disabled us.
     return WorldStatus(plugin=ctx.plugin_id, world_id=world_id, enabled=True)
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pixsim_hooks.backend._session_store import SessionWrite
 from pixsim_hooks.backend._store import SqlStorage
+from pixsim_hooks.backend.behavior import check_npc_meta, check_world_meta
 from pixsim_hooks.plugin import (
     GenerationRequest,
     GenerationSnapshot,
@@ -54,7 +55,10 @@ class GameService:
         self._publish = publish
 
     # -- worlds
+    # World and NPC meta are checked as the behavior engine reads them before they are written (ConfigError naming
+    # the JSON path, nothing stored): a bad world fails at its POST / PATCH, not at its next tick.
     async def create_world(self, name: str, meta: JSONMap | None = None) -> WorldSnapshot:
+        check_world_meta(meta)
         return await self.storage.worlds.create_world(name, meta)
 
     async def get_world(self, world_id: int) -> WorldSnapshot:
@@ -64,6 +68,8 @@ class GameService:
         return await self.storage.worlds.list_worlds(limit=limit, offset=offset)
 
     async def update_world(self, world_id: int, **values: Any) -> WorldSnapshot:
+        if "meta" in values:
+            check_world_meta(values["meta"])
         return await self.storage.worlds.update_world(world_id, **values)
 
     async def delete_world(self, world_id: int) -> None:
@@ -93,6 +99,7 @@ class GameService:
 
     # -- NPCs
     async def create_npc(self, world_id: int, name: str, meta: JSONMap | None = None) -> NpcSnapshot:
+        check_npc_meta(meta, (await self.get_world(world_id)).meta)
         npc = await self.storage.npcs.create_npc(world_id, name, meta)
         await self._emit(NpcSpawned(world_id=npc.world_id, npc=npc))
         return npc
@@ -107,6 +114,8 @@ class GameService:
 
     async def update_npc(self, world_id: int, npc_id: int, **values: Any) -> NpcSnapshot:
         await self.get_npc(world_id, npc_id)
+        if "meta" in values:
+            check_npc_meta(values["meta"], (await self.get_world(world_id)).meta)
         return await self.storage.npcs.update_npc(npc_id, **values)
 
     async def delete_npc(self, world_id: int, npc_id: int) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pixsim_hooks.backend._models import GameSession
 from pixsim_hooks.backend._rows import SqlTable, session_snapshot
-from pixsim_hooks.plugin import NotFoundError, SessionChange, SessionSnapshot, StaleWriteError, thaw
+from pixsim_hooks.plugin import ConfigError, NotFoundError, SessionChange, SessionSnapshot, StaleWriteError, thaw
 
 __all__ = ["SessionWrite", "SqlSessionStore", "apply_session_change"]
 
@@ -74,8 +74,10 @@ def _number(value: object) -> float:
 
 
 def _finite(value: float, path: str) -> float:
+    # Refused as the caller's (422 through the API, the plugin's failure through a capability), not the store's: a
+    # sum of finite numbers can still overflow to infinity, which no JSON or DOUBLE column holds.
     if not math.isfinite(value):
-        raise ValueError(f"{path} would become {value}; only finite numbers can be stored")
+        raise ConfigError(f"{path} would become {value}; only finite numbers can be stored", path=path)
     return value
 
 

@@ -30,6 +30,7 @@ from pixsim_hooks.backend._api._admin import admin_guard
 from pixsim_hooks.backend._api._admin_page import COOKIE as ADMIN_COOKIE
 from pixsim_hooks.backend._api._admin_page import router as admin_page_router
 from pixsim_hooks.backend._api._admin_sessions import MemorySessions
+from pixsim_hooks.backend._api._body_limit import BodyLimit
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._event_bridge import host_publisher
 from pixsim_hooks.backend._otel import sdk_setup
@@ -88,6 +89,8 @@ def create_app(
     # Plugin middleware never wraps the admin API or the admin page, and never sees the admin cookie.
     private = (f"{API_PREFIX}/admin", "/admin")
     app.add_middleware(PluginMiddleware, private_paths=private, credential_cookies=(ADMIN_COOKIE,))
+    # Outermost of ours (added last): no plugin middleware or route reads more than the cap.
+    app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_body_bytes)
     app.include_router(api_router(), prefix=API_PREFIX)
     app.include_router(admin_page_router)  # the HTML admin page at /admin (outside the JSON API)
     if registry is not None:

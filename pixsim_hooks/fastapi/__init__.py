@@ -26,11 +26,19 @@ Imports the host, plugin and telemetry faces and FastAPI/Starlette; nothing belo
 from __future__ import annotations
 
 from pixsim_hooks.fastapi._middleware import ADMIN_PATHS, ASGIApp, PluginMiddleware
-from pixsim_hooks.fastapi._problems import PLUGIN_APP_HANDLERS, PROBLEM_MEDIA_TYPE, plugin_failure, problem_json
+from pixsim_hooks.fastapi._problems import (
+    PLUGIN_APP_HANDLERS,
+    PROBLEM_MEDIA_TYPE,
+    allowed_methods,
+    plugin_failure,
+    problem_json,
+)
 from pixsim_hooks.fastapi._room import AdminGuard
 from pixsim_hooks.fastapi._routes import (
+    MAX_JSON_ID,
     PLUGIN_ADMIN_PREFIX,
     PLUGIN_API_PREFIX,
+    IdPath,
     get_plugin_context,
     host_of,
     mount_plugin_routers,
@@ -41,11 +49,14 @@ __all__ = [
     "ADMIN_PATHS",
     "ASGIApp",
     "AdminGuard",
+    "IdPath",
+    "MAX_JSON_ID",
     "PLUGIN_ADMIN_PREFIX",
     "PLUGIN_API_PREFIX",
     "PLUGIN_APP_HANDLERS",
     "PROBLEM_MEDIA_TYPE",
     "PluginMiddleware",
+    "allowed_methods",
     "get_plugin_context",
     "host_of",
     "mount_plugin_routers",

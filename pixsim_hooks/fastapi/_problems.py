@@ -8,32 +8,73 @@ nothing that leads back to the host.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+import fastapi.routing
+import structlog
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.routing import BaseRoute
+from starlette.types import Scope
 
+from pixsim_hooks.fastapi._scopes import route_path
 from pixsim_hooks.host import Outcome, PluginHost
-from pixsim_hooks.plugin import PermissionDenied
+from pixsim_hooks.plugin import CoreError, PermissionDenied
 
-__all__ = ["PLUGIN_APP_HANDLERS", "PROBLEM_MEDIA_TYPE", "plugin_failure", "problem_json"]
+__all__ = ["PLUGIN_APP_HANDLERS", "PROBLEM_MEDIA_TYPE", "allowed_methods", "plugin_failure", "problem_json"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_log = structlog.get_logger(__name__)
+# One problem type per status, core and plugin routes alike (a more precise type is given where one exists).
+_TYPES = {
+    400: "urn:pixsim:problem:bad-request",
+    401: "urn:pixsim:problem:unauthorized",
+    403: "urn:pixsim:problem:forbidden",
+    404: "urn:pixsim:problem:not-found",
+    405: "urn:pixsim:problem:method-not-allowed",
+    409: "urn:pixsim:problem:conflict",
+    413: "urn:pixsim:problem:too-large",
+    422: "urn:pixsim:problem:validation",
+    500: "urn:pixsim:problem:internal",
+    502: "urn:pixsim:problem:plugin-error",
+    503: "urn:pixsim:problem:unavailable",
+    504: "urn:pixsim:problem:timeout",
+}
 
 
-def problem_json(status: int, title: str, detail: str, *, type_: str = "about:blank", **extra: Any) -> JSONResponse:
-    """An RFC 9457 ``application/problem+json`` response."""
-    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+def problem_json(status: int, title: str, detail: str, *, type_: str | None = None, **extra: Any) -> JSONResponse:
+    """An RFC 9457 ``application/problem+json`` response (``type_`` defaults to the status's problem type)."""
+    body = {"type": type_ or _TYPES.get(status, "about:blank"), "title": title, "status": status, "detail": detail}
+    return JSONResponse({**body, **extra}, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route serves at this request's path, for a 405's ``Allow`` (Starlette's router names only
+    the first route that matched the path, not the others at the same path)."""
+    methods: set[str] = set()
+    path = route_path(scope)
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)  # FastAPIs that include routers lazily
+    for route in flatten(list(routes)) if flatten is not None else routes:
+        regex = getattr(route, "path_regex", None)  # the effective route's: its full path, as served
+        if isinstance(regex, re.Pattern) and regex.match(path) is not None:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def plugin_failure(host: PluginHost, plugin_id: str, where: str, exc: BaseException) -> JSONResponse:
     """Record ``exc`` against the plugin and answer for it: 403 naming the permission for ``PermissionDenied``,
-    else 502 naming the plugin and only the type of what it raised (its message may hold anything)."""
+    else 502 naming the plugin and only the type of what it raised (its message may hold anything).
+
+    A :class:`CoreError` (the host's own code failed under the plugin's call) is the core's: a 500 logged with its
+    cause as the core's error, nothing recorded against the plugin."""
+    if type(exc) is CoreError:  # its cause was logged where it happened, host-side
+        _log.error("core error in a plugin's request", plugin_id=plugin_id, where=where, error=str(exc))
+        return problem_json(500, "Internal Server Error", "The server hit an unexpected error; it has been logged.")
     if isinstance(exc, PermissionDenied):
         host.health.record_failure(plugin_id, where, Outcome.DENIED, exc)
         return problem_json(
@@ -58,6 +99,8 @@ async def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     response = problem_json(exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail))
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope))
     return response
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.routing import APIRouter
 from starlette.routing import BaseRoute, Mount
 
@@ -26,6 +26,8 @@ from pixsim_hooks.host import Outcome, PluginHost
 from pixsim_hooks.plugin import PermissionDenied, PluginContext
 
 __all__ = [
+    "MAX_JSON_ID",
+    "IdPath",
     "PLUGIN_ADMIN_PREFIX",
     "PLUGIN_API_PREFIX",
     "get_plugin_context",
@@ -36,6 +38,15 @@ __all__ = [
 
 PLUGIN_API_PREFIX = "/api/v1/plugins"
 PLUGIN_ADMIN_PREFIX = "/api/v1/admin/plugins"
+
+
+MAX_JSON_ID = 2**53 - 1
+"""The largest id the HTTP API takes or hands out: within what the database stores (``MAX_ID``, 2**63 - 1) and what
+every JSON client reads exactly (a JavaScript number, and the float arithmetic of schema tools, lose integers past
+2**53)."""
+IdPath = Annotated[int, Path(ge=1, le=MAX_JSON_ID, description="A row id (1 to 2**53 - 1).")]
+"""A path parameter naming a row (world, session, NPC...): bounded to :data:`MAX_JSON_ID`, so one past the bound is
+the client's 422, not a failure of the route's plugin or an overflow in the database driver."""
 
 
 def host_of(request: Request) -> PluginHost:

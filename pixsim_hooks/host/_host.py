@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import traceback
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -59,6 +60,17 @@ from pixsim_hooks.telemetry import Telemetry
 __all__ = ["PluginHost", "PluginInfo", "PluginState", "create_host"]
 
 _log = structlog.get_logger("pixsim_hooks.host")
+
+
+def _core_error(plugin_id: str, exc: BaseException) -> None:
+    """The host's storage failed under a plugin's capability call: the core's error, logged whole here (the plugin
+    gets a bare ``CoreError``). The traceback as text: a renderer showing locals would read the plugin's proxies."""
+    trace = "".join(traceback.format_exception(exc))
+    _log.error(
+        "the storage failed under a plugin's call", plugin_id=plugin_id, error_type=type(exc).__name__, traceback=trace
+    )
+
+
 _HOST_OWNED = ("on_load", "register_behavior", "on_enable", "on_disable")
 
 
@@ -167,6 +179,7 @@ class PluginHost:
             registry=self.behavior,
             logger_for=lambda pid: structlog.get_logger("pixsim_hooks.plugin").bind(plugin_id=pid),
             on_denied=self.health.record_denial,
+            on_core_error=_core_error,
         )
 
     # -- accounting -------------------------------------------------------------------------------------------

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL (SQLite or asyncpg).",
     )
     admin_token: str | None = Field(default=None, description="Bearer token of the admin API; unset = admin off.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=2**31 - 1,
+        description="Largest request body the backend reads; a larger one is answered 413 before any route runs.",
+    )
     log_format: str = Field(default="console", pattern="^(console|json)$")
 
     def runtime_limits(self) -> RuntimeLimits:

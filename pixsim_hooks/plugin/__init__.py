@@ -53,6 +53,7 @@ from pixsim_hooks.plugin._exceptions import (
     CapabilityError,
     ConfigError,
     ConversationLost,
+    CoreError,
     DependencyError,
     HookDeadlineExceeded,
     ManifestError,
@@ -72,6 +73,7 @@ from pixsim_hooks.plugin._exceptions import (
 from pixsim_hooks.plugin._frozen import FrozenDict, Immutable, detached, freeze, immutable, thaw
 from pixsim_hooks.plugin._manifest import (
     CORE_PLUGIN_ID,
+    PLUGIN_ID_PATTERN,
     Isolation,
     PluginKind,
     PluginManifest,
@@ -110,6 +112,7 @@ __all__ = [
     "ConfigError",
     "ContextServices",
     "ConversationLost",
+    "CoreError",
     "DependencyError",
     "EffectWriter",
     "ExtensionKind",
@@ -138,6 +141,7 @@ __all__ = [
     "NpcSpawned",
     "NpcStore",
     "NpcView",
+    "PLUGIN_ID_PATTERN",
     "Permission",
     "PermissionDenied",
     "PixsimHooksError",

@@ -24,7 +24,7 @@ from pixsim_hooks.plugin._capabilities import (
 from pixsim_hooks.plugin._exceptions import PermissionDenied
 from pixsim_hooks.plugin._manifest import PluginManifest
 from pixsim_hooks.plugin._permissions import CAPABILITIES, Permission, member_requirements
-from pixsim_hooks.plugin._storage import Storage
+from pixsim_hooks.plugin._storage import CoreStorage, Storage
 from proxies import capability_proxy
 
 __all__ = [
@@ -72,6 +72,8 @@ class ContextServices:
     registry: BehaviorRegistry
     logger_for: Callable[[str], Any]
     on_denied: Callable[[PermissionDenied], None]
+    on_core_error: Callable[[str, BaseException], None]
+    """``(plugin_id, exc)``: the host's storage failed under that plugin's call (logged; never the plugin's)."""
 
 
 def build_context(
@@ -79,12 +81,14 @@ def build_context(
 ) -> PluginContext:
     """Build the proxied context of one plugin. Its permissions are fixed from here on."""
     pid = manifest.id
+    # What the storage itself gets wrong is the core's, not the plugin's.
+    storage = CoreStorage(services.storage, lambda exc: services.on_core_error(pid, exc))
     facades: dict[str, object] = {
-        "world": WorldCapability(services.storage),
-        "session": SessionCapability(pid, services.storage, services.check_world, services.on_denied),
-        "npc": NpcCapability(services.storage),
+        "world": WorldCapability(storage),
+        "session": SessionCapability(pid, storage, services.check_world, services.on_denied),
+        "npc": NpcCapability(storage),
         "behavior": BehaviorExtensionAPI(pid, services.registry, services.on_denied),
-        "generation": GenerationCapability(pid, services.storage, services.check_world),
+        "generation": GenerationCapability(pid, storage, services.check_world),
         "log": LogCapability(services.logger_for(pid)),
     }
     requires = member_requirements()

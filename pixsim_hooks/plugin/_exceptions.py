@@ -35,6 +35,7 @@ __all__ = [
     "CapabilityError",
     "ConfigError",
     "ConversationLost",
+    "CoreError",
     "DependencyError",
     "HookDeadlineExceeded",
     "ManifestError",
@@ -126,6 +127,14 @@ class RemotePluginError(PixsimHooksError):
     def __init__(self, message: str, *, plugin_id: str | None, error_type: str) -> None:
         super().__init__(message, plugin_id=plugin_id)
         self.error_type = error_type
+
+
+class CoreError(PixsimHooksError):
+    """The host's own code failed while serving a plugin's call (its storage, a bug of the core): the core's problem,
+    never the plugin's, so a plugin route that lets it through answers a core 500 and the plugin is not blamed.
+    ``__cause__`` is what failed; its message stays in the server log."""
+
+    __plugin_safe__ = True  # passes the capability proxy as itself, so the route's answer can tell it apart
 
 
 class StaleWriteError(PixsimHooksError):

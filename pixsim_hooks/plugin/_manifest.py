@@ -13,6 +13,7 @@ from pixsim_hooks.plugin._exceptions import ManifestError
 
 __all__ = [
     "CORE_PLUGIN_ID",
+    "PLUGIN_ID_PATTERN",
     "Isolation",
     "PluginKind",
     "PluginManifest",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 CORE_PLUGIN_ID = "core"
+PLUGIN_ID_PATTERN = r"^[a-z][a-z0-9_-]{1,62}$"
+"""What a plugin id looks like: a slug of 2 to 63 characters (its namespace, its URL prefix)."""
 """The namespace of PixSim's built-in behavior; no plugin may claim it."""
 
 _SEMVER = re.compile(
@@ -97,7 +100,7 @@ class PluginManifest(_Frozen):
     about and grant nothing. ``trust: community`` requires ``isolation`` ``process`` or ``remote``.
     """
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,62}$", description="Slug; the plugin's namespace.")
+    id: str = Field(pattern=PLUGIN_ID_PATTERN, description="Slug; the plugin's namespace.")
     name: str = Field(min_length=1, max_length=120)
     version: str
     description: str = ""

@@ -6,8 +6,10 @@ Missing rows are ``None`` from ``get_*`` and :class:`~pixsim_hooks.NotFoundError
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
+from pixsim_hooks.plugin._exceptions import CoreError, PixsimHooksError
 from pixsim_hooks.plugin._snapshots import (
     GenerationRequest,
     GenerationSnapshot,
@@ -19,6 +21,7 @@ from pixsim_hooks.plugin._snapshots import (
 )
 
 __all__ = [
+    "CoreStorage",
     "GenerationStore",
     "NpcStore",
     "SessionStore",
@@ -66,3 +69,43 @@ class Storage(Protocol):
     def sessions(self) -> SessionStore: ...
     @property
     def generations(self) -> GenerationStore: ...
+
+
+class _CoreCalls:
+    """One store whose failures are the core's: anything its calls raise that is not one of pixsim-hooks' own errors
+    (a driver's ``OverflowError``, a lost database connection) is reported host-side, whole, and comes out as a bare
+    :class:`CoreError` naming only its type (the driver's text quotes SQL; nothing of it reaches plugin code)."""
+
+    __slots__ = ("_report", "_store")
+
+    def __init__(self, store: object, report: Callable[[BaseException], None]) -> None:
+        self._store = store
+        self._report = report
+
+    def __getattr__(self, name: str) -> Any:
+        method, report = getattr(self._store, name), self._report
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except PixsimHooksError:
+                raise
+            except Exception as exc:
+                report(exc)
+                failed = type(exc).__name__
+            raise CoreError(f"the host's storage failed ({failed}); see the server log")
+
+        return call
+
+
+class CoreStorage:
+    """``storage`` as the capability layer uses it on a plugin's behalf: the same stores, whose own failures are
+    :class:`CoreError` (see :class:`_CoreCalls`), so that what the core gets wrong is never the plugin's failure."""
+
+    __slots__ = ("generations", "npcs", "sessions", "worlds")
+
+    def __init__(self, storage: Storage, report: Callable[[BaseException], None]) -> None:
+        self.worlds = cast(WorldStore, _CoreCalls(storage.worlds, report))
+        self.npcs = cast(NpcStore, _CoreCalls(storage.npcs, report))
+        self.sessions = cast(SessionStore, _CoreCalls(storage.sessions, report))
+        self.generations = cast(GenerationStore, _CoreCalls(storage.generations, report))

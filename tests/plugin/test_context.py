@@ -14,7 +14,6 @@ from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from pixsim_hooks import (
-    CapabilityError,
     NamespaceViolation,
     NotFoundError,
     Permission,
@@ -26,6 +25,7 @@ from pixsim_hooks import (
     hookimpl,
 )
 from pixsim_hooks.host import PluginState
+from pixsim_hooks.plugin import CoreError
 from tests.conftest import MakeHost
 from tests.host.plugins import manifest
 
@@ -207,15 +207,20 @@ async def test_red_team_8_an_error_from_a_granted_call_carries_no_host_frames(
         tb = tb.tb_next
 
 
-async def test_red_team_8_an_unexpected_host_error_is_reduced_to_its_type(make_host: MakeHost, storage: Any) -> None:
+async def test_red_team_8_a_storage_failure_is_the_cores_error_reduced_to_its_type(
+    make_host: MakeHost, storage: Any
+) -> None:
     ctx = await ctx_with(make_host, "world:read", storage=storage)
     async with storage.worlds._sessionmaker() as session, session.begin():  # the database breaks under the host
         await session.execute(text("DROP TABLE game_worlds"))
-    with pytest.raises(CapabilityError) as raised:
+    with capture_logs() as logs, pytest.raises(CoreError) as raised:
         await ctx.world.get_world(1)  # the driver's error quotes the SQL
-    # SQLAlchemy's OperationalError (no such table): its type name survives, its text does not
-    assert raised.value.error_type == "OperationalError"
-    assert str(raised.value) == "capability call world.get_world failed (OperationalError)"
+    # SQLAlchemy's OperationalError (no such table): its type name survives, its text and its objects do not
+    assert str(raised.value) == "the host's storage failed (OperationalError); see the server log"
+    assert raised.value.__cause__ is None and raised.value.__context__ is None
+    (logged,) = [entry for entry in logs if entry["event"] == "the storage failed under a plugin's call"]
+    assert (logged["log_level"], logged["error_type"]) == ("error", "OperationalError")
+    assert "game_worlds" in logged["traceback"]  # the whole error is the server's to read
 
 
 @pytest.mark.parametrize("world_id", [object(), True, 1.0, "1", 0, -1, 2**63, 2**400])

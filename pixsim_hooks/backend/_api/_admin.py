@@ -9,15 +9,19 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from pixsim_hooks.backend._api._problems import problems
+from pixsim_hooks.backend._api._deps import IdPath
+from pixsim_hooks.backend._api._problems import QUARANTINED, problem_response, problems
+from pixsim_hooks.backend.behavior import check_world_meta
 from pixsim_hooks.fastapi import host_of
 from pixsim_hooks.host import PluginHost, PluginInfo, PluginState, enabled_plugins_from_meta
 from pixsim_hooks.plugin import (
+    PLUGIN_ID_PATTERN,
     ConfigError,
     HookDeadlineExceeded,
     PluginCrashed,
@@ -53,7 +57,8 @@ def _check_admin(request: Request, given: str) -> None:
         raise HTTPException(401, "a valid admin bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)], responses=problems(401))
+PluginId = Annotated[str, Path(pattern=PLUGIN_ID_PATTERN, description="A plugin id (its manifest's slug).")]
 Host = Annotated[PluginHost, Depends(host_of)]
 
 
@@ -113,7 +118,9 @@ class WorldPluginsOut(BaseModel):
 
 
 class Enablement(BaseModel):
-    enabled: bool
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(strict=True)  # JSON's true or false only (lax mode takes 1, "yes", "on")
 
 
 def _health_out(host: PluginHost, plugin_id: str, *, recent: int) -> HealthOut:
@@ -178,17 +185,22 @@ async def metrics(host: Host) -> dict[str, Any]:
 
 
 @router.get("/plugins/{plugin_id}", responses=problems(404), summary="One plugin, with its recent failures")
-async def get_plugin(plugin_id: str, host: Host) -> PluginOut:
+async def get_plugin(plugin_id: PluginId, host: Host) -> PluginOut:
     return _plugin_out(host, _info(host, plugin_id), recent=50)
 
 
-@router.post("/plugins/{plugin_id}/enable", responses=problems(404, 409), summary="Enable a plugin globally")
-async def enable_plugin(plugin_id: str, host: Host) -> PluginOut:
+@router.post(
+    "/plugins/{plugin_id}/enable",
+    response_model=PluginOut,
+    responses=problems(404, 409),
+    summary="Enable a plugin globally",
+)
+async def enable_plugin(plugin_id: PluginId, host: Host) -> PluginOut | JSONResponse:
     _info(host, plugin_id)
     try:
         info = await host.enable(plugin_id)
-    except PluginLoadError as exc:
-        raise HTTPException(409, str(exc)) from None
+    except PluginLoadError as exc:  # quarantined, and loading it again failed (or it cannot be loaded again)
+        return problem_response(409, str(exc), type_=QUARANTINED, plugin=plugin_id)
     return _plugin_out(host, info, recent=50)
 
 
@@ -204,7 +216,7 @@ class PingOut(BaseModel):
     responses=problems(404, 409),
     summary="Ping an out-of-process plugin (one that does not answer in time is killed and restarted)",
 )
-async def ping_plugin(plugin_id: str, host: Host) -> PingOut:
+async def ping_plugin(plugin_id: PluginId, host: Host) -> PingOut:
     _info(host, plugin_id)
     isolated = host.isolated(plugin_id)
     if isolated is None:
@@ -217,13 +229,13 @@ async def ping_plugin(plugin_id: str, host: Host) -> PingOut:
 
 
 @router.post("/plugins/{plugin_id}/disable", responses=problems(404), summary="Disable a plugin globally")
-async def disable_plugin(plugin_id: str, host: Host) -> PluginOut:
+async def disable_plugin(plugin_id: PluginId, host: Host) -> PluginOut:
     _info(host, plugin_id)
     return _plugin_out(host, await host.disable(plugin_id), recent=50)
 
 
 @router.get("/worlds/{world_id}/plugins", responses=problems(404), summary="Which plugins a world enables")
-async def world_plugins(world_id: int, host: Host) -> WorldPluginsOut:
+async def world_plugins(world_id: IdPath, host: Host) -> WorldPluginsOut:
     return await _world_plugins(host, world_id)
 
 
@@ -232,7 +244,7 @@ async def world_plugins(world_id: int, host: Host) -> WorldPluginsOut:
     responses=problems(404, 422),
     summary="Enable or disable a plugin for one world (writes meta.behavior.enabledPlugins)",
 )
-async def set_world_plugin(world_id: int, plugin_id: str, body: Enablement, host: Host) -> WorldPluginsOut:
+async def set_world_plugin(world_id: IdPath, plugin_id: PluginId, body: Enablement, host: Host) -> WorldPluginsOut:
     _info(host, plugin_id)
     world = await host.storage.worlds.get_world(world_id)
     if world is None:
@@ -246,6 +258,7 @@ async def set_world_plugin(world_id: int, plugin_id: str, body: Enablement, host
     chosen = set(current) if current is not None else {i.id for i in host.plugins() if i.manifest is not None}
     chosen = chosen | {plugin_id} if body.enabled else chosen - {plugin_id}
     behavior["enabledPlugins"] = sorted(chosen)
+    check_world_meta(meta)  # the same check as a PATCH: a world whose behavior is invalid is fixed there first
     await host.storage.worlds.update_world(world_id, meta=meta)  # type: ignore[attr-defined]
     if body.enabled:
         host.breakers.reset(plugin_id, world_id)  # re-enabled by the operator: no waiting for the cooldown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from pixsim_hooks.backend._api._deps import Service
+from pixsim_hooks.backend._api._deps import IdPath, Service
 from pixsim_hooks.backend._api._problems import problems
 from pixsim_hooks.backend._api._schemas import GenerationCreate, GenerationOut
 from pixsim_hooks.plugin import GenerationRequest
@@ -26,5 +26,5 @@ async def submit_generation(body: GenerationCreate, service: Service) -> Generat
 
 
 @router.get("/{generation_id}", summary="Read a generation request")
-async def get_generation(generation_id: int, service: Service) -> GenerationOut:
+async def get_generation(generation_id: IdPath, service: Service) -> GenerationOut:
     return GenerationOut.model_validate(await service.get_generation(generation_id))

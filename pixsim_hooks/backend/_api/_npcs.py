@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from pixsim_hooks.backend._api._deps import Limit, Offset, Service
+from pixsim_hooks.backend._api._deps import IdPath, Limit, Offset, Service
 from pixsim_hooks.backend._api._problems import problems
 from pixsim_hooks.backend._api._schemas import NamedCreate, NamedUpdate, NpcOut
 
@@ -14,26 +14,26 @@ router = APIRouter(prefix="/worlds/{world_id}/npcs", tags=["npcs"], responses=pr
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create (spawn) an NPC in a world")
-async def create_npc(world_id: int, body: NamedCreate, service: Service) -> NpcOut:
+async def create_npc(world_id: IdPath, body: NamedCreate, service: Service) -> NpcOut:
     return NpcOut.model_validate(await service.create_npc(world_id, body.name, body.meta))
 
 
 @router.get("", summary="List a world's NPCs")
-async def list_npcs(world_id: int, service: Service, limit: Limit = 100, offset: Offset = 0) -> list[NpcOut]:
+async def list_npcs(world_id: IdPath, service: Service, limit: Limit = 100, offset: Offset = 0) -> list[NpcOut]:
     return [NpcOut.model_validate(npc) for npc in await service.list_npcs(world_id, limit=limit, offset=offset)]
 
 
 @router.get("/{npc_id}", summary="Read an NPC")
-async def get_npc(world_id: int, npc_id: int, service: Service) -> NpcOut:
+async def get_npc(world_id: IdPath, npc_id: IdPath, service: Service) -> NpcOut:
     return NpcOut.model_validate(await service.get_npc(world_id, npc_id))
 
 
 @router.patch("/{npc_id}", summary="Update an NPC's name and/or meta")
-async def update_npc(world_id: int, npc_id: int, body: NamedUpdate, service: Service) -> NpcOut:
+async def update_npc(world_id: IdPath, npc_id: IdPath, body: NamedUpdate, service: Service) -> NpcOut:
     values = body.model_dump(exclude_none=True)
     return NpcOut.model_validate(await service.update_npc(world_id, npc_id, **values))
 
 
 @router.delete("/{npc_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an NPC")
-async def delete_npc(world_id: int, npc_id: int, service: Service) -> None:
+async def delete_npc(world_id: IdPath, npc_id: IdPath, service: Service) -> None:
     await service.delete_npc(world_id, npc_id)

@@ -5,6 +5,7 @@ Unexpected errors become a bare 500 problem: the message and traceback go to the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -15,12 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pixsim_hooks.backend._api._schemas import Problem, ValidationProblem
-from pixsim_hooks.fastapi import PROBLEM_MEDIA_TYPE, problem_json
+from pixsim_hooks.backend._api._schemas import Problem
+from pixsim_hooks.fastapi import PLUGIN_API_PREFIX, PROBLEM_MEDIA_TYPE, allowed_methods, problem_json
 from pixsim_hooks.plugin import ConfigError, NotFoundError, StaleWriteError
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
+    "QUARANTINED",
     "install_problem_handlers",
     "plugin_problem_handlers",
     "problem_response",
@@ -29,37 +31,34 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-_TYPES = {
-    404: "urn:pixsim:problem:not-found",
-    409: "urn:pixsim:problem:stale-write",
-    422: "urn:pixsim:problem:validation",
-    500: "urn:pixsim:problem:internal",
-}
+STALE_WRITE = "urn:pixsim:problem:stale-write"
+QUARANTINED = "urn:pixsim:problem:plugin-quarantined"
+CONFIG = "urn:pixsim:problem:invalid-config"
 # RFC 9110's name for 422; Python before 3.13 still says "Unprocessable Entity".
-_TITLES = {422: "Unprocessable Content"}
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 _DESCRIPTIONS = {
-    404: "Not found (problem+json).",
-    409: "The session changed: the If-Match version is stale, or concurrent writers kept winning.",
-    422: "Invalid request; ``errors`` names each field.",
+    400: "The body is not what its Content-Type says (not UTF-8, not JSON).",
+    401: "A valid admin bearer token is required.",
+    403: "A plugin was denied a permission it does not hold.",
+    404: "Not found.",
+    409: "The session changed (the If-Match version is stale, or concurrent writers kept winning), or the plugin is "
+    "quarantined and could not be loaded again.",
+    413: "The body is larger than the server takes (PIXSIM_MAX_BODY_BYTES).",
+    422: "Invalid request; ``errors`` names each field (``loc`` is its path).",
     500: "Unexpected error; the details are only in the server log.",
+    502: "The plugin serving this route failed; ``plugin`` names it.",
 }
 
 
-def problem_response(status: int, detail: str, **extra: Any) -> JSONResponse:
-    """A core problem response: the type and title follow from the status."""
+def problem_response(status: int, detail: str, *, type_: str | None = None, **extra: Any) -> JSONResponse:
+    """A core problem response: the title follows from the status, and the type too unless given."""
     title = _TITLES.get(status) or HTTPStatus(status).phrase
-    return problem_json(status, title, detail, type_=_TYPES.get(status, "about:blank"), **extra)
+    return problem_json(status, title, detail, type_=type_, **extra)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` entries documenting these problem statuses on a route."""
-    return {
-        status: {
-            "model": ValidationProblem if status == 422 else Problem,
-            "description": _DESCRIPTIONS[status],
-        }
-        for status in statuses
-    }
+    """The ``responses=`` entries documenting these problem statuses on a route (one schema: :class:`Problem`)."""
+    return {status: {"model": Problem, "description": _DESCRIPTIONS[status]} for status in statuses}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -86,12 +85,24 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _stale_write(request: Request, exc: Exception) -> JSONResponse:
-    return problem_response(409, str(exc))
+    return problem_response(409, str(exc), type_=STALE_WRITE)
 
 
 async def _bad_config(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ConfigError)
-    return problem_response(422, str(exc), errors=[{"loc": exc.path.split("."), "msg": str(exc), "type": "config"}])
+    errors = [{"loc": json_path(exc.path), "msg": str(exc), "type": "config"}]
+    return problem_response(422, str(exc), type_=CONFIG, errors=errors)
+
+
+_STEP = re.compile(r'\.?([^.\[\]"]+)|\[([0-9]+)\]|\["([^"]*)"\]')
+
+
+def json_path(path: str) -> list[str | int]:
+    """``meta.behavior.activities[2]["a b"]`` as a ``loc``: ``["meta", "behavior", "activities", 2, "a b"]``."""
+    loc: list[str | int] = []
+    for name, index, quoted in _STEP.findall(path):
+        loc.append(int(index) if index else (quoted if quoted or not name else name))
+    return loc
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -105,6 +116,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     response = problem_response(exc.status_code, str(exc.detail))
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope))
     return response
 
 
@@ -116,22 +129,63 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """Wrap ``app.openapi`` so error responses are documented as ``application/problem+json``."""
+    """Wrap ``app.openapi`` so every operation declares, as ``application/problem+json`` of the one
+    :class:`Problem` schema, each error status it can answer: plugin routes and FastAPI's own 422 included."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            for path in schema.get("paths", {}).values():
-                for operation in path.values():
-                    _problem_media_types(operation.get("responses", {}))
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in _problem_schemas().items():
+                components.setdefault(name, definition)
+            for path, item in schema.get("paths", {}).items():
+                for operation in item.values():
+                    _declare_problems(path, operation)
+                    _absent_is_null(operation)
+            for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, which we never send
+                schema["components"]["schemas"].pop(unused, None)
         return app.openapi_schema or build()
 
     return openapi
 
 
-def _problem_media_types(responses: dict[str, Any]) -> None:
+def _problem_schemas() -> dict[str, Any]:
+    """:class:`Problem` and what it refers to, as OpenAPI components (FastAPI lists them already when a core route
+    declares a problem; an app of plugin routes alone would not)."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "Problem": schema}
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _absent_is_null(operation: dict[str, Any]) -> None:
+    """An optional header or query parameter (``str | None``) is documented as what is sent when it is sent: the
+    non-null schema. There is no way to send null in a header but to leave it out, and "null" is no version."""
+    for parameter in operation.get("parameters", ()):
+        schema = parameter.get("schema", {})
+        branches = schema.get("anyOf", ())
+        if parameter.get("in") in ("header", "query") and not parameter.get("required"):
+            kept = [b for b in branches if b.get("type") != "null"]
+            if len(kept) == 1 and len(branches) == 2:
+                parameter["schema"] = {**{k: v for k, v in schema.items() if k != "anyOf"}, **kept[0]}
+
+
+def _declare_problems(path: str, operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    statuses = {422, 500}
+    if "requestBody" in operation:
+        statuses |= {400, 413}
+    if "{" in path:
+        statuses.add(404)
+    if path.startswith("/api/v1/admin"):
+        statuses |= {401, 404}  # no valid token; the admin API switched off (no token configured)
+    if path.startswith(PLUGIN_API_PREFIX + "/") or any(t.startswith("plugin:") for t in operation.get("tags", ())):
+        statuses |= {403, 404, 502}  # a plugin route: a denied permission, not enabled (here), the plugin failed
+    for status in statuses:
+        responses.setdefault(str(status), {"description": _DESCRIPTIONS[status]})
     for status, response in responses.items():
-        content = response.get("content", {})
-        if status[:1] in "45" and "application/json" in content:
-            content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        if status[:1] in "45":
+            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+            response.setdefault("description", _DESCRIPTIONS.get(int(status), HTTPStatus(int(status)).phrase))

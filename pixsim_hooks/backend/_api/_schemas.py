@@ -1,7 +1,9 @@
 """Request and response bodies of the ``/api/v1`` game API.
 
 Responses are built from store snapshots (``from_attributes``); JSON fields are free-form objects (the
-behavior model lives in them), checked only for finite numbers, which JSON columns cannot store.
+behavior model lives in them, validated by the service when written), checked here for finite numbers, which JSON
+columns cannot store. Numbers are JSON's own (``true`` is no integer, ``"1"`` no number) and every one has a declared
+range: ids within 1 .. 2**53 - 1 (``MAX_JSON_ID``), seconds within :data:`MAX_ADVANCE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -12,16 +14,23 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from pixsim_hooks.fastapi import MAX_JSON_ID
 from pixsim_hooks.plugin import thaw
 
 __all__ = [
+    "MAX_ADVANCE_SECONDS",
+    "MAX_API_DELTA",
     "AdvanceTime",
     "FieldError",
     "GenerationCreate",
     "GenerationOut",
     "InteractionCreate",
     "InteractionOut",
+    "JsonNumber",
     "JsonObject",
+    "RowId",
+    "Seconds",
+    "Seed",
     "LocationMove",
     "LocationOut",
     "NamedCreate",
@@ -31,7 +40,6 @@ __all__ = [
     "RelationshipDeltas",
     "SessionCreate",
     "SessionOut",
-    "ValidationProblem",
     "WorldOut",
 ]
 
@@ -52,8 +60,39 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
 StoredJson = Annotated[dict[str, Any], BeforeValidator(thaw)]
 """A JSON field of a response: a plain copy of the snapshot's frozen value, so that nothing of the object plugins
 were handed (events carry the same snapshots) is part of what is sent."""
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+MAX_ADVANCE_SECONDS = 1e9
+"""The most game time one request advances (about 31 years): a bound the clock can add up without overflowing."""
+MAX_API_DELTA = 1e6
+"""The largest change of one relationship metric in one request."""
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _json_number(value: Any) -> Any:
+    # JSON's own types: a boolean or a string is no number (pydantic's lax mode would take true as 1 and "1" as 1),
+    # while 3.0 is still the integer 3, as JSON Schema's "integer" has it (strict mode would refuse it).
+    if isinstance(value, bool | str):
+        raise ValueError(f"must be a JSON number, not a {'boolean' if isinstance(value, bool) else 'string'}")
+    return value
+
+
+JsonNumber = BeforeValidator(_json_number)
+# The Field before the validator: so pydantic documents its bounds as JSON Schema's minimum / maximum.
+RowId = Annotated[int, Field(ge=1, le=MAX_JSON_ID, description="A row id (1 to 2**53 - 1)."), JsonNumber]
+Delta = Annotated[float, Field(ge=-MAX_API_DELTA, le=MAX_API_DELTA, allow_inf_nan=False), JsonNumber]
+Seconds = Annotated[
+    float,
+    Field(gt=0, le=MAX_ADVANCE_SECONDS, allow_inf_nan=False, description="Game seconds to advance."),
+    JsonNumber,
+]
+Seed = Annotated[
+    int,
+    Field(
+        ge=-MAX_JSON_ID,
+        le=MAX_JSON_ID,
+        description="Seeds the NPCs' random choices: the same seed on the same data repeats.",
+    ),
+    JsonNumber,
+]
 
 
 class _Input(BaseModel):
@@ -99,7 +138,7 @@ class NpcOut(_Output):
 
 # -- sessions
 class SessionCreate(_Input):
-    world_id: int
+    world_id: RowId
     flags: JsonObject = Field(default_factory=dict)
     relationships: JsonObject = Field(default_factory=dict, description='Keyed ``"npc:<id>"``.')
 
@@ -116,21 +155,21 @@ class SessionOut(_Output):
 class RelationshipDeltas(_Input):
     """Amounts added to the current metric values (a missing value counts as 0)."""
 
-    affinity: Finite | None = None
-    trust: Finite | None = None
-    chemistry: Finite | None = None
-    tension: Finite | None = None
+    affinity: Delta | None = None
+    trust: Delta | None = None
+    chemistry: Delta | None = None
+    tension: Delta | None = None
 
     def deltas(self) -> dict[str, float]:
         return self.model_dump(exclude_none=True)
 
 
 class AdvanceTime(_Input):
-    seconds: Annotated[float, Field(gt=0, allow_inf_nan=False, description="Game seconds to advance.")]
+    seconds: Seconds
 
 
 class InteractionCreate(_Input):
-    npc_id: int
+    npc_id: RowId
     interaction: Annotated[str, Field(min_length=1, max_length=100, examples=["talk"])]
     payload: JsonObject = Field(default_factory=dict)
     relationship_deltas: RelationshipDeltas | None = Field(
@@ -145,13 +184,13 @@ class InteractionOut(BaseModel):
 
 
 class LocationMove(_Input):
-    location_id: int
+    location_id: RowId
 
 
 # -- generations
 class GenerationCreate(_Input):
     prompt: Annotated[str, Field(min_length=1, max_length=10_000)]
-    world_id: int | None = None
+    world_id: RowId | None = None
     params: JsonObject = Field(default_factory=dict)
 
 
@@ -166,20 +205,21 @@ class GenerationOut(_Output):
 
 
 # -- errors (RFC 9457)
-class Problem(BaseModel):
-    """An ``application/problem+json`` body (RFC 9457)."""
-
-    type: str = Field(description="A URI naming the problem type.")
-    title: str
-    status: int
-    detail: str
-
-
 class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
 
 
-class ValidationProblem(Problem):
-    errors: list[FieldError] = Field(description="One entry per invalid field; ``loc`` is its path.")
+class Problem(BaseModel):
+    """An ``application/problem+json`` body (RFC 9457): the one schema of every error the API answers."""
+
+    type: str = Field(description="A URI naming the problem type, e.g. ``urn:pixsim:problem:validation``.")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = Field(
+        default=None, description="422: one entry per invalid field; ``loc`` is its path."
+    )
+    plugin: str | None = Field(default=None, description="403 and 502 of plugin routes: the plugin that failed.")
+    permission: str | None = Field(default=None, description="403: the permission the plugin does not hold.")

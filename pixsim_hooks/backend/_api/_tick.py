@@ -6,12 +6,14 @@ bad behavior JSON in the world, its NPCs or the session is a 422 problem naming 
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import cast
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from pixsim_hooks.backend._api._deps import IdPath
 from pixsim_hooks.backend._api._problems import problems
+from pixsim_hooks.backend._api._schemas import Seconds, Seed
 from pixsim_hooks.backend._services import GameService
 from pixsim_hooks.backend._store import SqlStorage
 from pixsim_hooks.backend.behavior import DecisionStatus, tick
@@ -25,8 +27,8 @@ router = APIRouter(prefix="/sessions", tags=["sessions"], responses=problems(404
 class TickRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seconds: Annotated[float, Field(gt=0, allow_inf_nan=False, description="Game seconds to advance.")]
-    seed: Annotated[int, Field(description="Seeds the NPCs' random choices: the same seed on the same data repeats.")]
+    seconds: Seconds
+    seed: Seed
 
 
 class DecisionOut(BaseModel):
@@ -62,8 +64,9 @@ class TickOut(BaseModel):
     "/{session_id}/tick",
     responses=problems(409, 422),
     summary="Advance world time and simulate the world's NPCs",
+    operation_id="tick_session",
 )
-async def tick_session(session_id: int, body: TickRequest, request: Request) -> TickOut:
+async def tick_session(session_id: IdPath, body: TickRequest, request: Request) -> TickOut:
     state = request.app.state
     service = cast(GameService, state.service)
     report = await tick(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from pixsim_hooks.backend._api._deps import Limit, Offset, Service
+from pixsim_hooks.backend._api._deps import IdPath, Limit, Offset, Service
 from pixsim_hooks.backend._api._problems import problems
 from pixsim_hooks.backend._api._schemas import NamedCreate, NamedUpdate, WorldOut
 
@@ -24,12 +24,12 @@ async def list_worlds(service: Service, limit: Limit = 100, offset: Offset = 0) 
 
 
 @router.get("/{world_id}", responses=problems(404), summary="Read a world")
-async def get_world(world_id: int, service: Service) -> WorldOut:
+async def get_world(world_id: IdPath, service: Service) -> WorldOut:
     return WorldOut.model_validate(await service.get_world(world_id))
 
 
 @router.patch("/{world_id}", responses=problems(404), summary="Update a world's name and/or meta")
-async def update_world(world_id: int, body: NamedUpdate, service: Service) -> WorldOut:
+async def update_world(world_id: IdPath, body: NamedUpdate, service: Service) -> WorldOut:
     values = body.model_dump(exclude_none=True)
     return WorldOut.model_validate(await service.update_world(world_id, **values))
 
@@ -40,5 +40,5 @@ async def update_world(world_id: int, body: NamedUpdate, service: Service) -> Wo
     responses=problems(404),
     summary="Delete a world with its locations, NPCs and sessions",
 )
-async def delete_world(world_id: int, service: Service) -> None:
+async def delete_world(world_id: IdPath, service: Service) -> None:
     await service.delete_world(world_id)

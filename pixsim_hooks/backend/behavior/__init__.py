@@ -10,7 +10,13 @@ from __future__ import annotations
 from pixsim_hooks.backend.behavior._config import DEFAULT_WEIGHTS, BehaviorConfig
 from pixsim_hooks.backend.behavior._core import ensure_core_behavior
 from pixsim_hooks.backend.behavior._engine import MAX_ATTEMPTS, ApplyChange, tick
-from pixsim_hooks.backend.behavior._loading import V1_CATEGORIES, load_behavior, migrate_v1
+from pixsim_hooks.backend.behavior._loading import (
+    V1_CATEGORIES,
+    check_npc_meta,
+    check_world_meta,
+    load_behavior,
+    migrate_v1,
+)
 from pixsim_hooks.backend.behavior._report import DecisionRow, DecisionStatus, TickReport
 from pixsim_hooks.backend.behavior._world import time_of_day
 
@@ -23,6 +29,8 @@ __all__ = [
     "MAX_ATTEMPTS",
     "TickReport",
     "V1_CATEGORIES",
+    "check_npc_meta",
+    "check_world_meta",
     "ensure_core_behavior",
     "load_behavior",
     "migrate_v1",

@@ -21,10 +21,12 @@ from pixsim_hooks.backend.behavior._config import (
     NpcState,
     Preferences,
 )
-from pixsim_hooks.plugin import ConfigError, NpcSnapshot, SessionSnapshot, thaw
+from pixsim_hooks.plugin import PLUGIN_ID_PATTERN, ConfigError, NpcSnapshot, SessionSnapshot, thaw
 
 __all__ = [
     "V1_CATEGORIES",
+    "check_npc_meta",
+    "check_world_meta",
     "format_path",
     "load_behavior",
     "migrate_v1",
@@ -38,6 +40,7 @@ V1_CATEGORIES = ("work", "social", "leisure", "routine", "quest")
 """Version 1 had a fixed category list; migrating builds ``activityCategories`` from it."""
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLUGIN_ID = re.compile(PLUGIN_ID_PATTERN)
 _VERSIONED = ("scoringConfig", "simulationConfig")
 
 
@@ -157,11 +160,44 @@ def _missing(path: str, what: str, value: str) -> None:
 # -- NPCs and session state -----------------------------------------------------------------------------------------
 def parse_npc_behavior(npc: NpcSnapshot, config: BehaviorConfig) -> NpcBehavior:
     """``GameNPC.meta.behavior``; its ``routineId`` must name a routine of the world."""
-    root = f"GameNPC[{npc.id}].meta.behavior"
-    behavior = validate(NpcBehavior, npc.meta.get("behavior") or {}, root)
-    if behavior.routine_id is not None and all(r.id != behavior.routine_id for r in config.routines):
-        _missing(f"{root}.routineId", "routine", behavior.routine_id)
+    return _npc_behavior(npc.meta, config, f"GameNPC[{npc.id}].meta.behavior")
+
+
+def _npc_behavior(meta: Mapping[str, Any], config: BehaviorConfig | None, root: str) -> NpcBehavior:
+    behavior = validate(NpcBehavior, meta.get("behavior") or {}, root)
+    routine = behavior.routine_id
+    if config is not None and routine is not None and all(r.id != routine for r in config.routines):
+        _missing(f"{root}.routineId", "routine", routine)
     return behavior
+
+
+# -- checks at write time (the API's POST / PATCH): the engine's own validation, before anything is stored ---------
+def check_world_meta(meta: Mapping[str, Any] | None) -> BehaviorConfig:
+    """A world's ``meta`` as it is about to be written: ``meta.behavior`` as the engine reads it (ConfigError naming
+    the JSON path), and ``enabledPlugins`` a list of plugin ids — where the host, reading what is already stored,
+    fails closed (no plugin) on anything else, a write is refused instead."""
+    config = load_behavior(meta)
+    behavior = (meta or {}).get("behavior")
+    if isinstance(behavior, Mapping) and "enabledPlugins" in behavior:
+        enabled, path = behavior["enabledPlugins"], "meta.behavior.enabledPlugins"
+        if not isinstance(enabled, list):
+            raise ConfigError(f"{path}: must be a list of plugin ids (leave it out to enable every plugin)", path=path)
+        for i, plugin_id in enumerate(enabled):
+            if type(plugin_id) is not str or _PLUGIN_ID.fullmatch(plugin_id) is None:
+                here = f"{path}[{i}]"
+                raise ConfigError(f"{here}: {plugin_id!r} is not a plugin id ({PLUGIN_ID_PATTERN})", path=here)
+    return config
+
+
+def check_npc_meta(meta: Mapping[str, Any] | None, world_meta: Mapping[str, Any] | None) -> None:
+    """An NPC's ``meta`` as it is about to be written, checked as the engine reads it; its ``routineId`` must name a
+    routine of its world, unless the world's own behavior is already invalid (its error is the world's, and the
+    tick reports it)."""
+    try:
+        config: BehaviorConfig | None = load_behavior(world_meta)
+    except ConfigError:
+        config = None
+    _npc_behavior(meta or {}, config, "meta.behavior")
 
 
 def npc_entries(session: SessionSnapshot) -> Mapping[str, Any]:

@@ -12,7 +12,7 @@ async def test_an_npc_can_be_created_read_listed_updated_and_deleted(
     client: httpx.AsyncClient, world: dict[str, Any]
 ) -> None:
     base = f"/worlds/{world['id']}/npcs"
-    created = await post_ok(client, base, {"name": "Alex", "meta": {"behavior": {"routineId": "routine:shop"}}})
+    created = await post_ok(client, base, {"name": "Alex", "meta": {"behavior": {}, "portrait": "alex.png"}})
     url = f"{base}/{created['id']}"
 
     assert (await client.get(url)).json() == created

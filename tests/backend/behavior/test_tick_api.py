@@ -156,15 +156,19 @@ async def test_a_world_that_disables_the_plugin_gets_none_of_its_extensions(api:
     assert not any(key.startswith("plugin:") for key in stored["flags"])
 
 
-async def test_bad_world_json_is_a_422_problem_naming_the_path_and_nothing_is_written(api: httpx.AsyncClient) -> None:
+async def test_bad_world_json_already_stored_is_a_422_at_the_tick_naming_the_path_and_nothing_is_written(
+    api: httpx.AsyncClient,
+) -> None:
+    session = await session_in(api, world_meta())
+    # Stored before write-time validation existed (or by hand): written straight to the store, past the API's check.
     meta = world_meta()
     meta["behavior"]["activities"][1]["requirements"]["minEnergy"] = 101
-    session = await session_in(api, meta)
+    await api.app.state.storage.worlds.update_world(session["world_id"], meta=meta)  # type: ignore[attr-defined]
     response = await api.post(f"/sessions/{session['id']}/tick", json={"seconds": 60, "seed": 1})
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
-    assert problem["errors"][0]["loc"] == ["meta", "behavior", "activities[1]", "requirements", "minEnergy"]
+    assert problem["errors"][0]["loc"] == ["meta", "behavior", "activities", 1, "requirements", "minEnergy"]
     assert "activities[1].requirements.minEnergy" in problem["detail"]
     stored = (await api.get(f"/sessions/{session['id']}")).json()
     assert (stored["version"], stored["world_time"], stored["flags"]) == (1, 0, {})
