@@ -307,6 +307,26 @@ async def test_an_extension_whose_breaker_is_open_in_a_world_is_not_called_there
     assert flaky.calls == 3
 
 
+async def test_a_half_open_breaker_lets_one_real_call_through_and_its_success_closes_it(make_host: MakeHost) -> None:
+    flaky = Flaky()
+    host = await make_host(flaky, breaker_threshold=1, breaker_cooldown_s=0.001)
+    entry = host.behavior.get(ExtensionKind.CONDITION, "plugin:flaky:sometimes")
+    assert entry is not None
+    world = WorldScope(1)
+    assert await host.call_extension(entry, {}, None, fallback="fell back", world=world) == "fell back"
+    assert host.breakers.any_tripped
+    deadline = time.monotonic() + 10  # wait for the state itself (the cooldown is a millisecond), with a bound
+    while "flaky" in host.breakers.blocked(1):  # asked as dispatch asks it: the cooldown's end half-opens it
+        assert time.monotonic() < deadline, "the breaker never half-opened"
+        await asyncio.sleep(0.001)
+    assert host.breakers.half_open(1) == {"flaky"}
+    flaky.failing = False
+    assert await host.call_extension(entry, {}, None, fallback="fell back", world=world) is True
+    assert flaky.calls == 2  # the trial call reached the plugin
+    assert not host.breakers.any_tripped  # and its success closed the breaker
+    assert host.breakers.half_open(1) == frozenset()
+
+
 async def test_an_extension_is_not_called_for_a_world_that_has_not_enabled_its_plugin(make_host: MakeHost) -> None:
     flaky = Flaky()
     flaky.failing = False
