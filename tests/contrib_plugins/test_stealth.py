@@ -147,3 +147,25 @@ async def test_concurrent_attempts_lose_no_count(client: httpx.AsyncClient, sess
     assert [r.status_code for r in results] == [200] * 20
     record = (await client.get(f"/plugins/stealth/sessions/{session['id']}/stealth")).json()
     assert (record["attempts"], record["successes"]) == (20, 20)
+
+
+@pytest.mark.parametrize("session_id", [9007199254740992, 9223372036854775808, 0])
+async def test_a_session_id_past_the_bounds_is_the_clients_422_not_the_plugins_502(
+    client: httpx.AsyncClient, session_id: int
+) -> None:
+    for response in (
+        await client.get(f"{PLUGIN}/sessions/{session_id}/stealth"),
+        await pickpocket(client, session_id, skill=50),
+    ):
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert problem["type"] == "urn:pixsim:problem:validation" and "plugin" not in problem
+        assert problem["errors"][0]["loc"] == ["path", "session_id"]
+
+
+@pytest.mark.parametrize("body", [{"npc_id": True, "skill": 50}, {"npc_id": 1, "skill": "50"}])
+async def test_a_pickpocket_takes_json_integers_only(
+    client: httpx.AsyncClient, session: dict[str, Any], body: dict[str, Any]
+) -> None:
+    response = await client.post(f"{PLUGIN}/sessions/{session['id']}/pickpocket", json=body)
+    assert response.status_code == 422, response.text
