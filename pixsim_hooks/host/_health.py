@@ -13,6 +13,7 @@ from enum import StrEnum
 
 import structlog
 
+from pixsim_hooks.host._traces import plugin_traceback
 from pixsim_hooks.plugin import PermissionDenied
 from pixsim_hooks.telemetry import Telemetry
 
@@ -141,7 +142,7 @@ class HealthBook:
         self._slide(health, now)
         self._sample(plugin_id, health, now)
         self._telemetry.count_failure(plugin_id, where, outcome.value)
-        _log.warning(
+        _log.error(
             "plugin call failed; fallback applied",
             plugin_id=plugin_id,
             hook=where,
@@ -149,6 +150,7 @@ class HealthBook:
             outcome=outcome.value,
             exc_type=record.exc_type,
             error=record.message,
+            traceback=plugin_traceback(exc),
         )
         return record
 

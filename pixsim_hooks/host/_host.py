@@ -33,6 +33,7 @@ from pixsim_hooks.host._loading import (
     policy_refusal,
 )
 from pixsim_hooks.host._settings import Settings
+from pixsim_hooks.host._traces import plugin_traceback
 from pixsim_hooks.host._unattached import UnattachedStorage
 from pixsim_hooks.host._world import WorldScope
 from pixsim_hooks.plugin import (
@@ -280,7 +281,9 @@ class PluginHost:
         taken = candidate.id in self._entries or accepted.get(candidate.id, candidate) is not candidate
         key = f"{candidate.id}@{candidate.source}" if taken else candidate.id
         self._entries[key] = _Entry(candidate, PluginState.QUARANTINED, str(reason))
-        _log.error("plugin quarantined", plugin_id=candidate.id, source=candidate.source, reason=str(reason))
+        failure = candidate.error.__cause__ if candidate.error is not None else None  # the plugin's own exception
+        shown = {"traceback": plugin_traceback(failure)} if failure is not None else {}
+        _log.error("plugin quarantined", plugin_id=candidate.id, source=candidate.source, reason=str(reason), **shown)
 
     async def _load_one(self, candidate: Candidate) -> None:
         assert candidate.manifest is not None
@@ -293,7 +296,7 @@ class PluginHost:
         try:
             self.pm.register(candidate.obj, name=pid)
         except BaseException as exc:  # pluggy reads the plugin's attributes: its code may raise anything
-            self._quarantine(pid, f"registration failed: {exc}")
+            self._quarantine(pid, f"registration failed: {exc}", exc)
             return
         problem = self._check_impls(pid, entry)
         if problem is not None:
@@ -336,7 +339,7 @@ class PluginHost:
         failure = await self._callers[hook].call_plugin(pid, self._entries[pid].ctx)
         if failure is None:
             return True
-        self._quarantine(pid, f"{hook} failed: {type(failure).__name__}: {failure}")
+        self._quarantine(pid, f"{hook} failed: {type(failure).__name__}: {failure}")  # logged whole by dispatch
         return False
 
     async def _enable(self, pid: str) -> None:
@@ -344,14 +347,15 @@ class PluginHost:
             self._entries[pid].state = PluginState.ENABLED
             self._changed()
 
-    def _quarantine(self, pid: str, reason: str) -> None:
+    def _quarantine(self, pid: str, reason: str, failure: BaseException | None = None) -> None:
         entry = self._entries[pid]
         entry.state, entry.reason = PluginState.QUARANTINED, reason
         if self.pm.get_plugin(pid) is not None:
             self.pm.unregister(name=pid)
         self.behavior.withdraw(pid)
         self._changed()
-        _log.error("plugin quarantined", plugin_id=pid, reason=reason)
+        shown = {"traceback": plugin_traceback(failure)} if failure is not None else {}
+        _log.error("plugin quarantined", plugin_id=pid, reason=reason, **shown)
         isolated = self._isolated.get(pid)
         if isolated is not None:  # its process goes too (it is started again if the operator re-enables it)
             task = asyncio.get_running_loop().create_task(isolated.stop())

@@ -118,6 +118,7 @@ def _imported(ep: importlib.metadata.EntryPoint) -> Candidate:
     except BaseException as exc:  # an import error (or a SystemExit at import) quarantines this plugin only
         err = PluginLoadError(f"plugin {ep.name!r}: import of {ep.value!r} failed: {_describe(exc)}")
         err.plugin_id = ep.name
+        err.__cause__ = exc  # its traceback, for the log (the plugin's own file and line)
         return Candidate(ep.name, error=err)
     return _candidate(ep.name, obj)
 
@@ -126,7 +127,9 @@ def _candidate(source: str, obj: object) -> Candidate:
     try:
         return _read_candidate(source, obj)
     except BaseException as exc:  # a property, a class body, an __init__ or a manifest that raises: its failure
-        return Candidate(source, error=PluginLoadError(f"plugin {source!r}: {_describe(exc)}"))
+        err = PluginLoadError(f"plugin {source!r}: {_describe(exc)}")
+        err.__cause__ = exc
+        return Candidate(source, error=err)
 
 
 def _read_candidate(source: str, obj: object) -> Candidate:
@@ -143,9 +146,9 @@ def _read_candidate(source: str, obj: object) -> Candidate:
         try:
             obj = obj()
         except BaseException as exc:
-            return Candidate(
-                source, error=PluginLoadError(f"plugin {source!r}: instantiation failed: {_describe(exc)}")
-            )
+            err = PluginLoadError(f"plugin {source!r}: instantiation failed: {_describe(exc)}")
+            err.__cause__ = exc
+            return Candidate(source, error=err)
     raw: Any = getattr(obj, "manifest", None)
     if raw is None:
         return Candidate(source, obj, error=PluginLoadError(f"plugin {source!r} has no `manifest` attribute"))

@@ -15,7 +15,7 @@ from pixsim_hooks.plugin import ExtensionKind
 from pixsim_hooks.telemetry import Telemetry
 from tests.host.plugins import Recorder, manifest
 from tests.host.test_dispatch import Raiser
-from tests.host.test_host import created
+from tests.host.test_host import created, ep
 
 SAMPLE_EVERY = 32  # with tracing off, one hook call in 32 is timed (written out: not read from the code)
 
@@ -147,3 +147,42 @@ async def test_every_log_line_about_a_plugin_carries_its_id() -> None:
     assert len(plugin_lines) == 2
     assert all(e["plugin_id"] == "chatty" for e in plugin_lines)
     assert plugin_lines[0]["field_plugin_id"] == "someone-else"  # a plugin cannot pass itself off as another
+
+
+# -- a plugin's failure as its author reads it in the log ---------------------------------------------------------
+class Tripwire:
+    manifest = manifest("tripwire", "event:subscribe")
+
+    @hookimpl
+    def on_session_created(self, ctx: Any, event: Any) -> None:
+        self._deeper(event)
+
+    def _deeper(self, event: Any) -> None:
+        raise LookupError(f"no such ledger for world {event.world_id}")
+
+
+async def test_a_failing_hook_is_logged_at_error_with_the_plugins_own_frames_and_the_host_summarised() -> None:
+    host = create_host(Settings(), plugins=[Tripwire()], entry_points=[])
+    with capture_logs() as logs:
+        await host.load()
+        await host.hook.on_session_created(event=created(5))
+    (line,) = [e for e in logs if e["event"] == "plugin call failed; fallback applied"]
+    assert line["log_level"] == "error"
+    trace = line["traceback"]
+    assert trace.startswith("Traceback (most recent call last):")
+    assert f'File "{__file__}"' in trace  # the plugin's file, with its lines and code
+    assert "in on_session_created" in trace and "in _deeper" in trace
+    assert 'raise LookupError(f"no such ledger for world {event.world_id}")' in trace
+    assert trace.endswith("LookupError: no such ledger for world 5")
+    assert "pixsim_hooks" not in trace and "pluggy" not in trace  # the host's frames are one summary line
+    assert "host frame" in trace
+
+
+async def test_an_import_failure_is_logged_with_the_plugin_modules_file_and_line() -> None:
+    host = create_host(Settings(), entry_points=[ep("broken", "tests.host.broken_import:Plugin")])
+    with capture_logs() as logs:
+        await host.load()
+    (line,) = [e for e in logs if e["event"] == "plugin quarantined"]
+    assert "broken_import.py" in line["traceback"]
+    assert "import pixsim_hooks_no_such_module" in line["traceback"]
+    assert "ModuleNotFoundError: No module named 'pixsim_hooks_no_such_module'" in line["traceback"]
