@@ -7,14 +7,17 @@ an unattached storage), so what ``plugins check`` reports is what ``serve`` woul
 from __future__ import annotations
 
 import asyncio
+import difflib
 from collections.abc import Sequence
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pixsim_hooks.backend._cli_common import load_settings
 from pixsim_hooks.host import PluginInfo, PluginState, Settings, create_host
+from pixsim_hooks.plugin import Permission
 
 __all__ = ["plugins_app"]
 
@@ -46,15 +49,18 @@ def loaded_plugins() -> list[PluginInfo]:
     return asyncio.run(_load(load_settings()))
 
 
-def _row(info: PluginInfo) -> list[str]:
+# Plugin-controlled text (ids, reasons: a pydantic pattern such as ``^[a-z][a-z0-9_-]{1,62}$``) goes in as Text,
+# never as markup: Rich would take its brackets for style tags and eat them.
+def _row(info: PluginInfo) -> list[Text]:
     manifest = info.manifest
     described = (
         [manifest.version, manifest.kind.value, manifest.trust.value, manifest.isolation.value]
         if manifest
         else ["-"] * 4
     )
-    state = f"[{_STATE_STYLE[info.state]}]{info.state.value}[/]"
-    return [info.id, *described, state, ", ".join(info.permissions) or "-", info.reason or ""]
+    state = Text(info.state.value, style=_STATE_STYLE[info.state])
+    cells = [info.id, *described]
+    return [*map(Text, cells), state, Text(", ".join(info.permissions) or "-"), Text(info.reason or "")]
 
 
 def plugins_table(infos: Sequence[PluginInfo]) -> Table:
@@ -69,12 +75,18 @@ def plugins_table(infos: Sequence[PluginInfo]) -> Table:
     return table
 
 
-def _warnings(info: PluginInfo) -> list[str]:
+_KNOWN = sorted({p.value for p in Permission} | {f"{p.value.split(':')[0]}:*" for p in Permission})
+
+
+def _problems(info: PluginInfo) -> list[str]:
+    """What in a loaded plugin's manifest cannot be what its author meant (each fails ``plugins check``)."""
     found = []
-    if info.unknown_permissions:
-        found.append(f"asks for unknown permissions {list(info.unknown_permissions)} (they grant nothing)")
-    if info.ignored_hooks:
-        found.append(f"implements {list(info.ignored_hooks)} without the permission; those hooks are never called")
+    for unknown in info.unknown_permissions:
+        close = difflib.get_close_matches(unknown, _KNOWN, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(_KNOWN)})"
+        found.append(f"asks for the unknown permission {unknown!r}, which grants nothing{hint}")
+    for hook in sorted(info.ignored_hooks):
+        found.append(f"implements {hook!r} without the permission it needs: the hook is never called")
     return found
 
 
@@ -94,19 +106,18 @@ def list_plugins() -> None:
 
 @plugins_app.command("check")
 def check_plugins() -> None:
-    """Load every installed plugin as the server would; exit 1 if any is quarantined, naming each reason.
-
-    Unknown permissions and hooks implemented without their permission are reported as warnings (exit 0).
-    """
+    """Load every installed plugin as the server would; exit 1 if any is quarantined, asks for a permission that does
+    not exist (with the closest one that does) or implements a hook without its permission, naming each."""
     infos = loaded_plugins()
-    console = Console()
-    quarantined = [info for info in infos if info.state is PluginState.QUARANTINED]
+    console = Console(highlight=False)
+    failing = 0
     for info in infos:
-        for warning in _warnings(info):
-            console.print(f"[yellow]warning[/] {info.id}: {warning}")
-    for info in quarantined:
-        console.print(f"[bold red]quarantined[/] {info.id}: {info.reason}")
-    if quarantined:
-        console.print(f"{len(quarantined)} of {len(infos)} plugins quarantined.")
+        problems = [("quarantined", info.reason or "")] if info.state is PluginState.QUARANTINED else []
+        problems += [("error", problem) for problem in _problems(info)]
+        for label, problem in problems:
+            console.print(Text.assemble((label, "bold red"), f" {info.id}: {problem}"))
+        failing += bool(problems)
+    if failing:
+        console.print(Text(f"{failing} of {len(infos)} plugins have problems."))
         raise typer.Exit(1)
-    console.print(f"[green]ok[/]: {len(infos)} plugins load cleanly.")
+    console.print(Text.assemble(("ok", "green"), f": {len(infos)} plugins load cleanly."))

@@ -146,6 +146,48 @@ async def test_plugins_check_passes_when_every_plugin_loads() -> None:
 
 
 @pytest.mark.needs("bubblewrap")
+def _install(root: Path, **entry_points: str) -> None:
+    """A distribution on ``root`` whose ``pixsim_hooks.plugins`` group lists ``entry_points`` (name → target)."""
+    info = root / "cli_mistakes-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cli-mistakes\nVersion: 1.0\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[pixsim_hooks.plugins]\n{lines}")
+
+
+@pytest.fixture
+def mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    names = {"typo": "Typo", "unpermitted": "Unpermitted", "bracketed": "Bracketed", "clean": "Clean"}
+    _install(tmp_path, **{name: f"tests.backend.cli_plugins:{cls}" for name, cls in names.items()})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    chosen = ",".join(names)
+    return {"PIXSIM_PLUGINS_ALLOW": chosen, "PIXSIM_PLUGINS_TRUSTED": chosen}
+
+
+async def test_plugins_check_fails_on_an_unknown_permission_saying_which_one_was_meant(
+    mistakes: dict[str, str],
+) -> None:
+    result = await invoke("plugins", "check", **mistakes)
+    assert result.exit_code == 1, result.output
+    assert "error typo: asks for the unknown permission 'sesion:read', which grants nothing (did you mean" in (
+        result.output
+    )
+    assert "'session:read'?)" in result.output
+
+
+async def test_plugins_check_fails_on_a_hook_implemented_without_its_permission(mistakes: dict[str, str]) -> None:
+    result = await invoke("plugins", "check", **mistakes)
+    assert "error unpermitted: implements 'on_session_created' without the permission it needs" in result.output
+    assert " clean: " not in result.output  # a plugin without a mistake has nothing said against it
+
+
+async def test_plugins_check_and_list_print_bracketed_text_as_it_is(mistakes: dict[str, str]) -> None:
+    checked = await invoke("plugins", "check", **mistakes)
+    assert "^[a-z][a-z0-9_-]{1,62}$" in checked.output  # Rich markup would have eaten the brackets
+    listed = await invoke("plugins", "list", **{**mistakes, "COLUMNS": "400"})
+    assert "^[a-z][a-z0-9_-]{1,62}$" in listed.output
+
+
 async def test_plugins_check_exits_1_naming_each_quarantined_plugin_and_why() -> None:
     result = await invoke("plugins", "check", PIXSIM_PLUGINS_DENY="stealth")
     assert result.exit_code == 1
