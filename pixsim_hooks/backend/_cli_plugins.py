@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pixsim_hooks.backend._cli_common import load_settings
-from pixsim_hooks.host import PluginInfo, PluginState, Settings, create_host
+from pixsim_hooks.host import PluginInfo, PluginState, Settings, create_host, plugin_reference
 from pixsim_hooks.plugin import Permission
 
 __all__ = ["plugins_app"]
@@ -121,3 +121,10 @@ def check_plugins() -> None:
         console.print(Text(f"{failing} of {len(infos)} plugins have problems."))
         raise typer.Exit(1)
     console.print(Text.assemble(("ok", "green"), f": {len(infos)} plugins load cleanly."))
+
+
+@plugins_app.command("reference")
+def reference() -> None:
+    """Print the plugin author's reference (Markdown): every hook with its signature, permission and fallback, the
+    behavior extensions' calling conventions, the fields of snapshots, events and the NPC view."""
+    typer.echo(plugin_reference())

@@ -16,6 +16,7 @@ from pixsim_hooks.host._dispatch import HookCaller, HookRelay
 from pixsim_hooks.host._health import FailureRecord, HealthBook, HealthView, Outcome, PluginHealth
 from pixsim_hooks.host._host import PluginHost, PluginInfo, PluginState, create_host
 from pixsim_hooks.host._loading import ENTRY_POINT_GROUP, ISOLATED_ENTRY_POINT_GROUP, policy_refusal
+from pixsim_hooks.host._reference import plugin_reference
 from pixsim_hooks.host._settings import Settings
 from pixsim_hooks.host._world import WorldScope, enabled_plugins_from_meta
 
@@ -39,5 +40,6 @@ __all__ = [
     "WorldScope",
     "create_host",
     "enabled_plugins_from_meta",
+    "plugin_reference",
     "policy_refusal",
 ]
