@@ -124,6 +124,6 @@ def _fields(title: str, classes: tuple[type, ...]) -> list[str]:
     for cls in classes:
         doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
         said = "" if doc.startswith(f"{cls.__name__}(") else f" ({doc.rstrip('.')})"  # a dataclass's own repr: none
-        fields = ", ".join(f"`{f.name}: {f.type}`" for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        fields = ", ".join(f"`{f.name}: {f.type}`" for f in dataclasses.fields(cls))
         lines.append(f"- **{cls.__name__}**{said}: {fields}")
     return lines
