@@ -34,9 +34,12 @@ AUTHOR_FACE = {
     "GenerationCapability",
     "LogCapability",
     "BehaviorExtensionAPI",
-    # what behavior calls receive
+    # what behavior calls receive, and the shapes of the functions a plugin registers
     "NpcView",
     "EffectWriter",
+    "ConditionEvaluator",
+    "EffectHandler",
+    "ScoringFactor",
     # snapshots
     "WorldSnapshot",
     "LocationSnapshot",

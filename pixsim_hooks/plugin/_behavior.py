@@ -16,6 +16,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from pixsim_hooks.plugin._behavior_types import ConditionEvaluator, EffectHandler, ScoringFactor
 from pixsim_hooks.plugin._capabilities import checked_json
 from pixsim_hooks.plugin._exceptions import NamespaceViolation, PermissionDenied
 from pixsim_hooks.plugin._frozen import freeze
@@ -102,15 +103,15 @@ class BehaviorExtensionAPI:
         self._registry = registry
         self._report = report
 
-    def register_condition_evaluator(self, name: str, fn: Callable[..., Any]) -> str:
+    def register_condition_evaluator(self, name: str, fn: ConditionEvaluator) -> str:
         """Register ``fn`` as custom condition ``plugin:<id>:<name>``; returns the full evaluator id."""
         return self._register(ExtensionKind.CONDITION, "", name, fn, "register_condition_evaluator")
 
-    def register_effect_handler(self, name: str, fn: Callable[..., Any]) -> str:
+    def register_effect_handler(self, name: str, fn: EffectHandler) -> str:
         """Register ``fn`` as custom effect type ``effect:plugin:<id>:<name>``; returns the full effect type."""
         return self._register(ExtensionKind.EFFECT, "effect:", name, fn, "register_effect_handler")
 
-    def register_scoring_factor(self, name: str, fn: Callable[..., Any]) -> str:
+    def register_scoring_factor(self, name: str, fn: ScoringFactor) -> str:
         """Register ``fn`` as scoring factor ``plugin:<id>:<name>``; returns the full factor id."""
         return self._register(ExtensionKind.SCORING, "", name, fn, "register_scoring_factor")
 

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from pixsim_hooks.plugin._capabilities import (
     MAX_RELATIONSHIP_DELTA,
@@ -33,6 +33,9 @@ from proxies import capability_proxy_class
 
 __all__ = [
     "MAX_FACTOR",
+    "ConditionEvaluator",
+    "EffectHandler",
+    "ScoringFactor",
     "MAX_RELATIONSHIP_DELTA",
     "MAX_WRITES",
     "WRITER_MEMBERS",
@@ -220,3 +223,23 @@ def writer_proxies(plugin_id: str, on_denied: Callable[[PermissionDenied], None]
         requires={},
         on_denied=on_denied,
     )
+
+
+# The calling conventions of behavior extensions, as the host calls them (positionally: the names are the author's).
+# ``ctx`` is the plugin's own ``PluginContext`` (typed Any here: this module sits below the context's).
+class ConditionEvaluator(Protocol):
+    """A custom condition: ``fn(ctx, params, view) -> bool``; true when the condition holds for this NPC now."""
+
+    def __call__(self, ctx: Any, params: Mapping[str, Any], view: NpcView, /) -> bool: ...
+
+
+class EffectHandler(Protocol):
+    """A custom effect: ``fn(ctx, params, view, writer) -> None``; writes only through ``writer`` (staged)."""
+
+    def __call__(self, ctx: Any, params: Mapping[str, Any], view: NpcView, writer: EffectWriter, /) -> None: ...
+
+
+class ScoringFactor(Protocol):
+    """A scoring factor: ``fn(ctx, activity, view) -> float``; a finite number in 0..1e6 multiplies the score."""
+
+    def __call__(self, ctx: Any, activity: Mapping[str, Any], view: NpcView, /) -> float: ...

@@ -4,10 +4,12 @@ register theirs (first-party behaviour as plugins): ``core:<type>`` and ``effect
 
 from __future__ import annotations
 
+from typing import cast
+
 from pixsim_hooks.backend.behavior._conditions import CORE_CONDITIONS
 from pixsim_hooks.backend.behavior._effects import CORE_EFFECTS
 from pixsim_hooks.host import PluginHost
-from pixsim_hooks.plugin import ExtensionKind
+from pixsim_hooks.plugin import EffectHandler, ExtensionKind
 
 __all__ = ["ensure_core_behavior"]
 
@@ -23,4 +25,6 @@ def ensure_core_behavior(host: PluginHost) -> None:
     for name, effect in CORE_EFFECTS.items():
         if host.behavior.get(ExtensionKind.EFFECT, f"effect:core:{name}") is None:
             api = api or host.core_behavior()
-            api.register_effect_handler(name, effect)
+            # The built-ins take the core's writer (it can also move the NPC and its state): the engine hands them
+            # one, where a plugin's effect gets a plain EffectWriter.
+            api.register_effect_handler(name, cast(EffectHandler, effect))
