@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from pixsim_hooks import NpcSnapshot, SessionSnapshot, hookimpl
 from pixsim_hooks.host import Outcome, PluginState, WorldScope
@@ -217,8 +219,6 @@ async def test_world_enablement_filters_dispatch_and_fails_closed(
 
 
 def test_malformed_world_enablement_logs_a_warning() -> None:
-    from structlog.testing import capture_logs
-
     with capture_logs() as logs:
         scope = WorldScope.from_meta(9, {"behavior": {"enabledPlugins": {"weather": True}}})
     assert scope.enabled == frozenset()
@@ -338,3 +338,38 @@ async def test_an_extension_is_not_called_for_a_world_that_has_not_enabled_its_p
     assert flaky.calls == 0
     assert await host.call_extension(entry, {}, None, fallback="not here", world=WorldScope(1)) is True
     assert flaky.calls == 1
+
+
+class Reader:
+    """Reads the session its event names, through its capability."""
+
+    manifest = manifest("reader", "event:subscribe", "session:read")
+
+    def __init__(self) -> None:
+        self.read: list[object] = []
+
+    @hookimpl
+    async def on_session_created(self, ctx: Any, event: Any) -> None:
+        self.read.append(await ctx.session.get_session(event.session.id))
+
+
+async def test_a_storage_failure_under_a_hook_is_the_cores_and_counts_nothing_against_the_plugin(
+    make_host: MakeHost, storage: Any
+) -> None:
+    reader = Reader()
+    host = await make_host(reader, storage=storage, breaker_threshold=1)
+    world = WorldScope(1)
+    await host.hook.on_session_created(event=created(1), world=world)
+    assert reader.read == [None]  # the store answered: no such session
+    async with storage.sessions._sessionmaker() as session, session.begin():  # the core's database breaks
+        await session.execute(text("DROP TABLE game_sessions"))
+    with capture_logs() as logs:
+        await host.hook.on_session_created(event=created(1), world=world)
+    assert reader.read == [None]  # the second read raised inside the plugin: the event's fallback applied
+    health = host.health.view("reader")
+    assert (health.failures, health.window_failures) == ({}, 0)
+    assert not host.breakers.any_tripped  # a threshold of 1 would have opened it for a failure of the plugin's
+    events = [entry["event"] for entry in logs]
+    assert "the storage failed under a plugin's call" in events
+    assert "core error under a plugin's call; fallback applied" in events
+    assert "plugin call failed; fallback applied" not in events
