@@ -934,6 +934,14 @@ MUTANTS: tuple[Mutant, ...] = (
         why="a storage failure under a plugin's call is not told apart from the plugin's own",
     ),
     m(
+        "core_error.counted_under_hooks",
+        "pixsim_hooks/host/_dispatch.py",
+        "        if type(exc) is CoreError:  # the host's storage failed under the plugin's call",
+        "        if type(exc) is CoreError and False:",
+        "tests/host/test_dispatch.py",
+        why="the storage failing under a plugin's hook counts against the plugin and can open its breaker",
+    ),
+    m(
         "body_limit.chunked_unbounded",
         "pixsim_hooks/backend/_api/_body_limit.py",
         "            if len(body) > self.max_bytes:",
