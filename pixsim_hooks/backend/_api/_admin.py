@@ -21,7 +21,6 @@ from pixsim_hooks.backend.behavior import check_world_meta
 from pixsim_hooks.fastapi import host_of
 from pixsim_hooks.host import PluginHost, PluginInfo, PluginState, enabled_plugins_from_meta
 from pixsim_hooks.plugin import (
-    PLUGIN_ID_PATTERN,
     ConfigError,
     HookDeadlineExceeded,
     PluginCrashed,
@@ -58,7 +57,9 @@ def _check_admin(request: Request, given: str) -> None:
 
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)], responses=problems(401))
-PluginId = Annotated[str, Path(pattern=PLUGIN_ID_PATTERN, description="A plugin id (its manifest's slug).")]
+# Any id the host lists: a manifest's slug, and for a plugin refused before its manifest was read, its entry point's
+# name, `process:<target>` or `<id>@<source>`; unknown ones are a 404.
+PluginId = Annotated[str, Path(min_length=1, max_length=500, description="A plugin id, as the plugin list shows it.")]
 Host = Annotated[PluginHost, Depends(host_of)]
 
 

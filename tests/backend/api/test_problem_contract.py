@@ -230,3 +230,14 @@ async def test_ids_are_documented_with_their_bounds(served: tuple[FastAPI, httpx
     assert (body["type"], body["minimum"], body["maximum"]) == ("integer", 1, 9007199254740991)
     seconds = schema["components"]["schemas"]["TickRequest"]["properties"]["seconds"]
     assert (seconds["exclusiveMinimum"], seconds["maximum"]) == (0, 1e9)
+
+
+@pytest.mark.parametrize("plugin_id", ["process:some.module", "ledger@tests.other", "Not-A-Slug"])
+async def test_the_admin_api_looks_up_any_id_shape_the_host_lists(
+    served: tuple[FastAPI, httpx.AsyncClient], plugin_id: str
+) -> None:
+    # Plugins refused before their manifest was read are listed by entry point name, process target or id@source.
+    _, client = served
+    response = await client.get(f"/admin/plugins/{plugin_id}", headers=ADMIN)
+    assert response.status_code == 404, response.text
+    assert response.json()["type"] == "urn:pixsim:problem:not-found"
