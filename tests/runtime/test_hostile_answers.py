@@ -21,6 +21,7 @@ from pixsim_hooks.backend import create_app
 from pixsim_hooks.host import PluginHost, Settings
 from pixsim_hooks.plugin import BehaviorEntry, ExtensionKind
 from pixsim_hooks.runtime import ProcessPlugin
+from tests.backend.behavior.conftest import activity, all_day, behavior
 from tests.runtime.hostile_plugins import ANSWER_KEYS, DEFAULTS_BASE
 from tests.runtime.sandboxed import MAX_LAG_S, Run, attack, child, dies, failures, restarted, running
 
@@ -195,16 +196,7 @@ async def test_a_forged_answer_riding_behind_a_capability_request_is_never_taken
 # -- 37 through a real tick: POST /sessions/{id}/tick -----------------------------------------------------------------
 def world_meta(answer: str) -> dict[str, Any]:
     """One activity for every NPC; the liar's scoring factor answers ``answer`` (it reads the world's meta)."""
-    work = {"id": "activity:work", "name": "Work", "category": "work", "version": 2}
-    node: dict[str, Any] = {"id": "day", "nodeType": "time_slot", "timeRangeSeconds": {"start": 0, "end": 86400}}
-    node["preferredActivities"] = [{"activityId": "activity:work", "weight": 1}]
-    behavior = {
-        "version": 2,
-        "activityCategories": [{"id": "work", "label": "Work"}],
-        "activities": [work],
-        "routines": [{"id": "routine:day", "name": "Day", "version": 2, "nodes": [node]}],
-    }
-    return {"answer": answer, "behavior": behavior}
+    return {"answer": answer, **behavior([activity("work")], [all_day(("work", 1))])}
 
 
 @pytest.fixture

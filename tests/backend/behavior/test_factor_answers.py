@@ -17,7 +17,7 @@ import pytest
 from pixsim_hooks import hookimpl
 from pixsim_hooks.backend import create_app
 from pixsim_hooks.host import PluginHost, Settings
-from tests.backend.behavior.conftest import manifest
+from tests.backend.behavior.conftest import activity, all_day, behavior, manifest
 
 
 class Lofty(float):
@@ -53,16 +53,7 @@ class Weigher:
 
 
 def world_meta(answer: str) -> dict[str, Any]:
-    work = {"id": "activity:work", "name": "Work", "category": "work", "version": 2}
-    node: dict[str, Any] = {"id": "day", "nodeType": "time_slot", "timeRangeSeconds": {"start": 0, "end": 86400}}
-    node["preferredActivities"] = [{"activityId": "activity:work", "weight": 1}]
-    behavior = {
-        "version": 2,
-        "activityCategories": [{"id": "work", "label": "Work"}],
-        "activities": [work],
-        "routines": [{"id": "routine:day", "name": "Day", "version": 2, "nodes": [node]}],
-    }
-    return {"answer": answer, "behavior": behavior}
+    return {"answer": answer, **behavior([activity("work")], [all_day(("work", 1))])}
 
 
 @pytest.fixture
