@@ -9,11 +9,8 @@ plugin code raising what is not an ``Exception``. Each test states the outcome i
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
 import types
-import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import fastapi.routing
@@ -21,17 +18,15 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
 
 from pixsim_hooks import PermissionDenied, PluginManifest, hookimpl
-from pixsim_hooks.backend import SqlStorage, create_app
+from pixsim_hooks.backend import create_app
 from pixsim_hooks.backend._api import plugin_problem_handlers
 from pixsim_hooks.backend._api._admin import admin_guard, require_admin
-from pixsim_hooks.backend._api._admin_sessions import MemorySessions
 from pixsim_hooks.fastapi import get_plugin_context, host_of, mount_plugin_routers
-from pixsim_hooks.host import Breakers, HealthBook, PluginHost, Settings, create_host
-from pixsim_hooks.telemetry import Telemetry
+from pixsim_hooks.host import Settings, create_host
+from tests.reach import host_paths
 
 TOKEN = "boundary-s3cret"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -214,89 +209,6 @@ async def test_the_scope_a_plugin_route_sees_holds_no_entry_of_the_host(served: 
     assert b"stolen-session" not in b"".join(value for _, value in scope["headers"])
     host_side = {id(app), id(app.router), id(app.state), id(app.state.host)}
     assert [key for key, value in scope.items() if id(value) in host_side] == []
-
-
-HOST_TYPES = (PluginHost, HealthBook, Breakers, Telemetry, Settings, SqlStorage, AsyncEngine, MemorySessions)
-SPECIALS = ("__self__", "__func__", "__closure__", "__defaults__", "__kwdefaults__", "__wrapped__", "__mro__")
-LEAVES = (str, bytes, int, float, complex, type(None), re.Pattern)
-# What CPython cannot stop in-process (frames, coroutines, modules: the sys.modules class) and the C-level
-# descriptors every object has, which hold nothing but their own type.
-NOT_WALKED = (
-    types.ModuleType,
-    types.FrameType,
-    types.CoroutineType,
-    types.GeneratorType,
-    types.AsyncGeneratorType,
-    types.TracebackType,
-    types.CodeType,
-    types.WrapperDescriptorType,
-    types.MethodWrapperType,
-    types.MethodDescriptorType,
-    types.ClassMethodDescriptorType,
-    types.GetSetDescriptorType,
-    types.MemberDescriptorType,
-)
-OURS = {"pixsim_hooks", "tests", "proxies", "hookspecs", "contrib_plugins"}
-
-
-def edges(obj: Any) -> Iterator[tuple[str, Any]]:
-    """What plain attribute access reaches from ``obj``: ``x.y`` (every name ``dir`` lists), the specials
-    (``fn.__closure__``, ``m.__self__``, ...), container items, and a class's own ``__dict__``. Library and builtin
-    classes are not walked into: their attributes are functions and descriptors, never a running host object."""
-    if isinstance(obj, types.BuiltinMethodType):
-        yield "__self__", obj.__self__
-        return
-    if isinstance(obj, tuple | list | set | frozenset):
-        yield from ((f"[{i}]", item) for i, item in enumerate(obj))
-        return
-    if isinstance(obj, dict | types.MappingProxyType):
-        for key, value in list(obj.items()):
-            yield f"[{key!r}]", value
-            yield f"[key {key!r}]", key
-        return
-    if isinstance(obj, type):
-        if obj.__module__.partition(".")[0] in OURS:
-            yield from ((f".__dict__[{k!r}]", v) for k, v in vars(obj).items())
-            yield "__mro__", obj.__mro__
-        return
-    if isinstance(obj, types.CellType):
-        with contextlib.suppress(ValueError):  # an empty cell
-            yield "cell_contents", obj.cell_contents
-        return
-    try:
-        names = set(dir(obj))
-    except BaseException:  # a proxy may refuse even this: then only the special names are tried
-        names = set()
-    for name in sorted(names | {*SPECIALS, "__class__", "__dict__"}):
-        if name == "__globals__" or name.startswith("__subclass"):
-            continue
-        try:
-            with warnings.catch_warnings():  # pydantic warns about its deprecated attributes as they are read
-                warnings.simplefilter("ignore")
-                child = getattr(obj, name)
-        except BaseException:  # refused or missing: a dead end, which is the point
-            continue
-        yield name, child
-
-
-def host_paths(start: object, label: str, house: set[int], *, limit: int = 200_000) -> Iterator[str]:
-    """Paths of plain attributes from ``start`` to the main app or anything of the host (breadth first, to the
-    end: a walk that stops at ``limit`` objects fails, so an empty answer means every path was followed)."""
-    seen, frontier = {id(start)}, [(start, label)]
-    while frontier:
-        following = []
-        for obj, path in frontier:
-            for name, child in edges(obj):
-                if id(child) in seen or isinstance(child, (*NOT_WALKED, *LEAVES)):
-                    continue
-                seen.add(id(child))
-                assert len(seen) < limit, f"the walk from {label} did not finish within {limit} objects"
-                step = f"{path}{name}" if name.startswith("[") else f"{path}.{name}"
-                if id(child) in house or isinstance(child, HOST_TYPES):
-                    yield f"{step} -> {type(child).__name__}"
-                else:
-                    following.append((child, step))
-        frontier = following
 
 
 async def test_nothing_of_the_host_is_reachable_by_plain_attributes_from_a_plugin_request(served: Any) -> None:

@@ -9,9 +9,6 @@ descriptors called by hand (``object.__getattribute__``, a slot's own ``__get__`
 
 from __future__ import annotations
 
-import types
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,71 +16,11 @@ import pytest
 from pixsim_hooks import EffectWriter, NpcView, SessionCreated, hookimpl
 from pixsim_hooks.backend import SqlStorage
 from pixsim_hooks.backend.behavior import tick
-from pixsim_hooks.host import Breakers, HealthBook, PluginHost, Settings
-from pixsim_hooks.plugin import BehaviorRegistry, ContextServices
-from pixsim_hooks.telemetry import Telemetry
+from pixsim_hooks.host import PluginHost
 from tests.backend.behavior.conftest import activity, all_day, behavior, npc_meta
 from tests.conftest import MakeHost
 from tests.host.plugins import manifest
-
-HOST_TYPES = (PluginHost, HealthBook, Breakers, Telemetry, Settings, BehaviorRegistry, ContextServices, SqlStorage)
-SPECIALS = (
-    "__class__",
-    "__dict__",
-    "__self__",
-    "__func__",
-    "__closure__",
-    "__defaults__",
-    "__kwdefaults__",
-    "__wrapped__",
-    "__mro__",
-    "__bases__",
-    "cell_contents",
-)
-NOT_WALKED = (types.ModuleType, types.FrameType, types.CoroutineType, types.GeneratorType, types.TracebackType)
-
-
-def edges(obj: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(obj, tuple | list | set | frozenset):
-        yield from ((f"[{i}]", item) for i, item in enumerate(obj))
-        return
-    if isinstance(obj, dict | types.MappingProxyType):
-        yield from ((f"[{key!r}]", value) for key, value in list(obj.items()))
-        return
-    try:
-        names = list(dir(obj))
-    except BaseException:  # a proxy may refuse even this: then only the special names are tried
-        names = []
-    for name in {*names, *SPECIALS}:
-        if name == "__globals__" or name.startswith("__subclass"):
-            continue
-        try:
-            with warnings.catch_warnings():  # pydantic warns about its deprecated attributes as they are read
-                warnings.simplefilter("ignore")
-                child = getattr(obj, name)
-        except BaseException:  # refused or missing: a dead end, which is the point
-            continue
-        yield name, child
-
-
-def host_objects_reachable_from(start: object, label: str, *, limit: int = 40_000) -> list[str]:
-    """Paths from ``start`` to an object of the host (breadth first, every object once)."""
-    seen, found = {id(start)}, []
-    frontier: list[tuple[object, str]] = [(start, label)]
-    while frontier and len(seen) < limit:
-        following = []
-        for obj, path in frontier:
-            for name, child in edges(obj):
-                if id(child) in seen or isinstance(child, NOT_WALKED):
-                    continue
-                seen.add(id(child))
-                step = f"{path}.{name}" if not name.startswith("[") else f"{path}{name}"
-                if isinstance(child, HOST_TYPES):
-                    found.append(f"{step} -> {type(child).__name__}")
-                elif not (isinstance(child, type) and child.__module__ == "builtins"):
-                    following.append((child, step))
-        frontier = following
-    return found
+from tests.reach import host_paths
 
 
 class Everything:
@@ -141,7 +78,7 @@ async def handed(make_host: MakeHost, storage: SqlStorage) -> dict[str, Any]:
 @pytest.mark.parametrize("what", ["ctx", "view", "writer", "event", "condition_params", "effect_params"])
 async def test_nothing_of_the_host_is_reachable_by_plain_attributes(handed: dict[str, Any], what: str) -> None:
     assert what in handed, f"the plugin was never handed its {what}"
-    assert host_objects_reachable_from(handed[what], what) == []
+    assert list(host_paths(handed[what], what)) == []
 
 
 async def test_the_walk_does_find_the_host_where_a_path_exists(make_host: MakeHost) -> None:
@@ -152,4 +89,4 @@ async def test_the_walk_does_find_the_host_where_a_path_exists(make_host: MakeHo
             self.callback = host.call_counts
 
     host = await make_host()
-    assert host_objects_reachable_from(Leaky(host), "leaky") == ["leaky.callback.__self__ -> PluginHost"]
+    assert list(host_paths(Leaky(host), "leaky")) == ["leaky.callback.__self__ -> PluginHost"]
