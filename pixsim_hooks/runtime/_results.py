@@ -28,10 +28,12 @@ value (its type and size), never quote it at length: it is the plugin's, and it 
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
 
+import hookspecs
 from pixsim_hooks.plugin import (
     MAX_FACTOR,
     MAX_RELATIONSHIP_DELTA,
@@ -206,17 +208,13 @@ def _unknown(plugin_id: str, what: str, value: Any) -> None:
         raise _refuse(plugin_id, what, value, "null (the host does not know this hook's contract)")
 
 
-_IGNORED = (
-    "on_load",
-    "on_enable",
-    "on_disable",
-    "register_behavior",
-    "on_session_created",
-    "on_session_updated",
-    "on_interaction_executed",
-    "on_npc_spawned",
-    "on_location_changed",
-    "on_world_time_advanced",
+# The hooks whose answer the host never uses (lifecycle, registration, events: their specs return None), read from
+# the hookspecs themselves, so a new one of them is known here at once; whatever else is unknown fails closed.
+_IGNORED = tuple(
+    name
+    for module in hookspecs.SPEC_MODULES
+    for name in module.__all__
+    if inspect.signature(getattr(module, name)).return_annotation == "None"
 )
 HOOKS: dict[str, Check] = {
     "suggest_activities": _suggestions,
