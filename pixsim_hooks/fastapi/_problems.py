@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-import fastapi.routing
 import structlog
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,7 +21,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
-from pixsim_hooks.fastapi._scopes import route_path
+from pixsim_hooks.fastapi._scopes import route_path, served_routes
 from pixsim_hooks.host import Outcome, PluginHost
 from pixsim_hooks.plugin import CoreError, PermissionDenied
 
@@ -58,9 +57,8 @@ def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
     the first route that matched the path, not the others at the same path)."""
     methods: set[str] = set()
     path = route_path(scope)
-    flatten = getattr(fastapi.routing, "iter_route_contexts", None)  # FastAPIs that include routers lazily
-    for route in flatten(list(routes)) if flatten is not None else routes:
-        regex = getattr(route, "path_regex", None)  # the effective route's: its full path, as served
+    for route in served_routes(routes):
+        regex = getattr(route, "path_regex", None)
         if isinstance(regex, re.Pattern) and regex.match(path) is not None:
             methods |= set(getattr(route, "methods", None) or ())
     return sorted(methods)

@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass
 from typing import Any
 
-import fastapi.routing
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.responses import Response
@@ -36,7 +35,14 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pixsim_hooks.fastapi._problems import PLUGIN_APP_HANDLERS, plugin_failure
-from pixsim_hooks.fastapi._scopes import SendTracker, host_cancelled, route_path, split_credentials, visible_scope
+from pixsim_hooks.fastapi._scopes import (
+    SendTracker,
+    host_cancelled,
+    route_path,
+    served_routes,
+    split_credentials,
+    visible_scope,
+)
 from pixsim_hooks.fastapi._sealed import Sealed
 from pixsim_hooks.host import PluginHost
 from pixsim_hooks.plugin import PluginContext, PluginNotEnabled, UnknownPluginError
@@ -234,10 +240,8 @@ def host_in(scope: MutableMapping[str, Any]) -> PluginHost:
 
 
 def _shapes(routes: Iterable[BaseRoute]) -> tuple[_Shape, ...]:
-    # Lazily included routers are flattened into their effective routes (path, methods, converters as served).
-    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
     shapes = []
-    for route in flatten(list(routes)) if flatten is not None else routes:
+    for route in served_routes(routes):
         regex = getattr(route, "path_regex", None)
         if not isinstance(regex, re.Pattern):
             continue  # not routed by path: nothing to gate

@@ -17,11 +17,14 @@ where the host contains it. What 2.4 promises in return — ``send`` raises ``OS
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import Any
+
+import fastapi.routing
 
 __all__ = [
     "CREDENTIAL_HEADERS",
+    "served_routes",
     "Credentials",
     "Headers",
     "SendTracker",
@@ -111,6 +114,13 @@ def restored_headers(headers: Iterable[tuple[bytes, bytes]], cookies: frozenset[
         else:  # Starlette reads only the first Cookie header: the credentials go into that one
             visible[at] = (b"cookie", b"; ".join([visible[at][1], *pairs]))
     return [*visible, *taken]
+
+
+def served_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Each route as the router serves it: FastAPIs that include routers lazily keep them nested, so they are
+    flattened into their effective routes (full path regex, methods, converters as served)."""
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    return iter(flatten(list(routes)) if flatten is not None else routes)
 
 
 def route_path(scope: MutableMapping[str, Any]) -> str:
