@@ -92,10 +92,9 @@ def _hooks() -> list[str]:
 
 
 def _signature(fn: object) -> str:
-    parameters = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
-    shown = ", ".join(f"{p.name}: {p.annotation}" for p in parameters)
-    returned = inspect.signature(fn).return_annotation  # type: ignore[arg-type]
-    return f"({shown}) -> {returned}".replace("|", "\\|")
+    signature = inspect.signature(fn)  # type: ignore[arg-type]
+    shown = ", ".join(f"{p.name}: {p.annotation}" for p in signature.parameters.values())
+    return f"({shown}) -> {signature.return_annotation}".replace("|", "\\|")
 
 
 def _extensions() -> list[str]:
