@@ -919,7 +919,7 @@ MUTANTS: tuple[Mutant, ...] = (
     m(
         "core_error.blamed_on_the_plugin",
         "pixsim_hooks/fastapi/_problems.py",
-        "    if type(exc) is CoreError:  # its cause was logged where it happened, host-side",
+        "    if type(exc) is CoreError:  # the core's: the host logs it as such and counts nothing against the plugin",
         "    if type(exc) is CoreError and False:",
         "tests/backend/api/test_problem_contract.py",
         why="the storage failing under a plugin route is the plugin's 502 and counts against it",
@@ -935,10 +935,11 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "core_error.counted_under_hooks",
-        "pixsim_hooks/host/_dispatch.py",
-        "        if type(exc) is CoreError:  # the host's storage failed under the plugin's call",
-        "        if type(exc) is CoreError and False:",
+        "pixsim_hooks/host/_host.py",
+        "        if type(exc) is CoreError:\n            _log.error(",
+        "        if type(exc) is CoreError and False:\n            _log.error(",
         "tests/host/test_dispatch.py",
+        "tests/backend/api/test_problem_contract.py",
         why="the storage failing under a plugin's hook counts against the plugin and can open its breaker",
     ),
     m(

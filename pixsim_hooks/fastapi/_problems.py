@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-import structlog
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -28,7 +27,6 @@ from pixsim_hooks.plugin import CoreError, PermissionDenied
 __all__ = ["PLUGIN_APP_HANDLERS", "PROBLEM_MEDIA_TYPE", "allowed_methods", "plugin_failure", "problem_json"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-_log = structlog.get_logger(__name__)
 # One problem type per status, core and plugin routes alike (a more precise type is given where one exists).
 _TYPES = {
     400: "urn:pixsim:problem:bad-request",
@@ -70,8 +68,8 @@ def plugin_failure(host: PluginHost, plugin_id: str, where: str, exc: BaseExcept
 
     A :class:`CoreError` (the host's own code failed under the plugin's call) is the core's: a 500 logged with its
     cause as the core's error, nothing recorded against the plugin."""
-    if type(exc) is CoreError:  # its cause was logged where it happened, host-side
-        _log.error("core error in a plugin's request", plugin_id=plugin_id, where=where, error=str(exc))
+    if type(exc) is CoreError:  # the core's: the host logs it as such and counts nothing against the plugin
+        host.record_failure(plugin_id, where, Outcome.ERROR, exc)
         return problem_json(500, "Internal Server Error", "The server hit an unexpected error; it has been logged.")
     if isinstance(exc, PermissionDenied):
         host.health.record_failure(plugin_id, where, Outcome.DENIED, exc)

@@ -25,14 +25,13 @@ from types import CoroutineType
 from typing import Any
 
 import pluggy
-import structlog
 from opentelemetry.trace import Status, StatusCode
 
 from hookspecs import HookContract
 from pixsim_hooks.host._breaker import Breakers
 from pixsim_hooks.host._health import Outcome
 from pixsim_hooks.host._world import WorldScope
-from pixsim_hooks.plugin import CORE_PLUGIN_ID, BehaviorEntry, CoreError, HookDeadlineExceeded, PermissionDenied
+from pixsim_hooks.plugin import CORE_PLUGIN_ID, BehaviorEntry, HookDeadlineExceeded, PermissionDenied
 from pixsim_hooks.telemetry import (
     ATTR_DURATIONS,
     ATTR_HOOK,
@@ -45,8 +44,6 @@ from pixsim_hooks.telemetry import (
 )
 
 __all__ = ["Dispatcher", "HookCaller", "HookRelay", "Impl", "ImplStats", "Tally", "outcome_of"]
-
-_log = structlog.get_logger("pixsim_hooks.host")
 
 _NONE: frozenset[str] = frozenset()
 Participant = Callable[[str, str], Any]
@@ -411,10 +408,6 @@ class Dispatcher:
         impl.stats.missed += 1
         if failures is not None:
             failures.append((impl.plugin_id, exc))
-        if type(exc) is CoreError:  # the host's storage failed under the plugin's call (logged whole where it did):
-            # the caller gets the fallback, but it is no failure of the plugin's, for its health or its breaker
-            _log.error("core error under a plugin's call; fallback applied", plugin_id=impl.plugin_id, hook=impl.where)
-            return
         self.record_failure(impl.plugin_id, impl.where, outcome_of(exc), exc, world_id)
 
     # -- behavior extensions ----------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from pixsim_hooks.plugin import (
     BehaviorExtensionAPI,
     BehaviorRegistry,
     ContextServices,
+    CoreError,
     Isolation,
     NotFoundError,
     Permission,
@@ -198,7 +199,13 @@ class PluginHost:
     def record_failure(
         self, plugin_id: str, where: str, outcome: Outcome, exc: BaseException, world_id: int | None = None
     ) -> None:
-        """One failure of one plugin: health, metrics and logs, and its circuit breaker for that world."""
+        """One failure of one plugin: health, metrics and logs, and its circuit breaker for that world.
+
+        A :class:`CoreError` is none: the host's storage failed under the plugin's call (its cause logged whole where
+        it happened); the caller falls back as for a failure, but nothing is counted against the plugin."""
+        if type(exc) is CoreError:
+            _log.error("core error under a plugin's call; fallback applied", plugin_id=plugin_id, hook=where)
+            return
         self.health.record_failure(plugin_id, where, outcome, exc, world_id)
         if world_id is not None:
             self.breakers.record_failure(plugin_id, world_id)
