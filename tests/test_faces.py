@@ -74,6 +74,7 @@ FACES = (
     "pixsim_hooks.fastapi",
     "pixsim_hooks.serve",
     "pixsim_hooks.backend",
+    "pixsim_hooks.testing",
 )
 
 
