@@ -4,9 +4,10 @@ Route plugins get a room, not the house (design decision 13):
 
 - :func:`mount_plugin_routers` — each plugin's router in a FastAPI sub-application of its own, mounted at
   ``/api/v1/plugins/<id>`` (admin routers at ``/api/v1/admin/plugins/<id>``, behind the embedder's admin guard,
-  which runs on the host's side). A plugin's ``request.app`` is that sub-application: an empty ``state``, only its
-  own routes, ``dependency_overrides`` that reach nothing of the host, nothing that leads back to the host, its
-  storage or its settings; its ``request.scope`` carries no host entry, no ``Authorization`` header and no
+  which runs on the host's side); a sandboxed plugin's router stays in its child and its room holds forwarding
+  routes of the shapes the child described (``_forwarded``). A plugin's ``request.app`` is that sub-application:
+  an empty ``state``, only its own routes, ``dependency_overrides`` that reach nothing of the host, nothing that
+  leads back to the host, its storage or its settings; its ``request.scope`` carries no host entry, no ``Authorization`` header and no
   credential cookie. A path carrying ``{world_id}`` answers 404 for a world that has not enabled the plugin, decided
   on the host's side before any plugin code runs. The main app's OpenAPI schema lists the plugin routes.
 - :func:`get_plugin_context` — ``ctx: PluginContext = Depends(get_plugin_context("<plugin id>"))`` in a plugin's

@@ -46,11 +46,12 @@ from pixsim_hooks.fastapi._scopes import (
 from pixsim_hooks.fastapi._sealed import Sealed
 from pixsim_hooks.host import PluginHost
 from pixsim_hooks.plugin import PluginContext, PluginNotEnabled, UnknownPluginError
+from pixsim_hooks.runtime import ROUTE_CONTEXT_KEY
 from pixsim_hooks.telemetry import ATTR_PLUGIN
 
 __all__ = ["CONTEXT_KEY", "AdminGuard", "PluginApp", "PluginRoom", "host_in"]
 
-CONTEXT_KEY = "pixsim.plugin_context"
+CONTEXT_KEY = ROUTE_CONTEXT_KEY  # the same entry a sandboxed plugin's route finds its context under, in its child
 AdminGuard = Callable[[Request], Awaitable[None]]
 """Checks a request to a plugin's admin route on the host's side (raise ``HTTPException`` to refuse it)."""
 

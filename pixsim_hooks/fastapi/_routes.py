@@ -19,11 +19,13 @@ from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.routing import APIRouter
 from starlette.routing import BaseRoute, Mount
 
+from pixsim_hooks.fastapi._forwarded import forwarding_router
 from pixsim_hooks.fastapi._problems import PLUGIN_APP_HANDLERS
 from pixsim_hooks.fastapi._room import CONTEXT_KEY, AdminGuard, PluginApp, PluginRoom
 from pixsim_hooks.fastapi._scopes import host_cancelled
 from pixsim_hooks.host import Outcome, PluginHost
 from pixsim_hooks.plugin import PermissionDenied, PluginContext
+from pixsim_hooks.runtime import ForwardedRoutes
 
 __all__ = [
     "MAX_JSON_ID",
@@ -143,6 +145,8 @@ def _mount(
     """Mount one plugin's room; its routes for the schema, or None when it could not be mounted."""
     prefix = f"{PLUGIN_ADMIN_PREFIX if guard is not None else PLUGIN_API_PREFIX}/{plugin_id}"
     try:
+        if type(router) is ForwardedRoutes and host.isolated(plugin_id) is not None:
+            router = forwarding_router(router)  # a sandboxed plugin's: the host's forwarding routes, in its room
         # type(), not isinstance(): isinstance asks the object's own __class__, which plugin code may define
         if not issubclass(type(router), APIRouter):
             raise TypeError(f"{hook} returned {type(router).__name__}, not a fastapi.APIRouter")

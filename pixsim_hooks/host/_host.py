@@ -313,7 +313,7 @@ class PluginHost:
         isolated = self._isolated.get(pid)
         if isolated is not None:
             try:
-                await isolated.prepare(pid, sorted(p.value for p in permissions))
+                await isolated.prepare(pid, sorted(p.value for p in permissions), entry.ctx)
             except Exception as exc:
                 self._quarantine(pid, f"its process could not be started: {type(exc).__name__}: {exc}")
                 return

@@ -2,7 +2,8 @@
 
 What an operator installs (:class:`ProcessPlugin`, :class:`RemotePlugin`); the host's side of such a plugin
 (:class:`IsolatedPlugin`: handshake, batched calls, capability requests, restarts, over one :class:`Transport`,
-started by :func:`start_isolated`, the one place a transport is chosen); the sandbox (:func:`detect_sandbox`); the
+started by :func:`start_isolated`, the one place a transport is chosen; a sandboxed plugin's routers as
+:class:`ForwardedRoutes`, which the web wing mounts); the sandbox (:func:`detect_sandbox`); the
 wire protocol (``docs/plugin-protocol.md``) and its signatures; and the plugin's side: the child process
 (``python -m pixsim_hooks.runtime._child``), the runner that calls the plugin's own hookimpls, and
 :func:`serve_plugin`, which serves a plugin over HTTP.
@@ -17,9 +18,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pixsim_hooks.runtime._descriptors import ProcessPlugin, RemotePlugin
-from pixsim_hooks.runtime._isolated import IsolatedPlugin, RestartPolicy, State, Transport
-from pixsim_hooks.runtime._protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
-from pixsim_hooks.runtime._runner import ISOLATED_HOOKS, REGISTER_MEMBERS
+from pixsim_hooks.runtime._isolated import ForwardedRoutes, IsolatedPlugin, RestartPolicy, State, Transport
+from pixsim_hooks.runtime._protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ROUTE_CONTEXT_KEY, OversizedMessage
+from pixsim_hooks.runtime._results import RouteAnswer, RouteShape
+from pixsim_hooks.runtime._runner import ISOLATED_HOOKS, REGISTER_MEMBERS, ROUTE_HOOKS
 from pixsim_hooks.runtime._sandbox import SandboxKind, detect_sandbox, unconfinable_reason
 from pixsim_hooks.runtime._signing import REQUEST_ID_HEADER, SESSION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from pixsim_hooks.runtime._start import RuntimeLimits, Started, start_isolated
@@ -28,15 +30,21 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 __all__ = [
+    "ForwardedRoutes",
     "ISOLATED_HOOKS",
     "IsolatedPlugin",
     "MAX_MESSAGE_BYTES",
+    "OversizedMessage",
     "PROTOCOL_VERSION",
     "ProcessPlugin",
     "REGISTER_MEMBERS",
     "REQUEST_ID_HEADER",
+    "ROUTE_CONTEXT_KEY",
+    "ROUTE_HOOKS",
     "RemotePlugin",
     "RestartPolicy",
+    "RouteAnswer",
+    "RouteShape",
     "RuntimeLimits",
     "SESSION_HEADER",
     "SIGNATURE_HEADER",

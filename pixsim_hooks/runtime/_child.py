@@ -23,7 +23,7 @@ from typing import Any
 
 from pixsim_hooks.plugin import ProtocolError
 from pixsim_hooks.runtime._protocol import FRAME_HEADER, dumps
-from pixsim_hooks.runtime._runner import PluginRunner
+from pixsim_hooks.runtime._runner import ROUTE_HOOKS, PluginRunner
 
 __all__ = ["SocketChannel", "main"]
 
@@ -125,8 +125,14 @@ def main(argv: list[str]) -> int:
     for part in filter(None, attr.split(".")):
         plugin = getattr(plugin, part)
     channel = SocketChannel(socket.socket(fileno=spec["fd"]), spec["max_bytes"], spec.get("spin_us", 0) * 1000)
+    runner = PluginRunner(plugin, channel)
+    if ROUTE_HOOKS.intersection(runner.hooks):
+        # Only a plugin that serves routes loads the web stack (it imported FastAPI for its router anyway).
+        from pixsim_hooks.runtime._routes_child import RouteServer
+
+        runner.routes = RouteServer()
     try:
-        PluginRunner(plugin, channel).serve()
+        runner.serve()
     except EOFError:
         return 0
     return 0

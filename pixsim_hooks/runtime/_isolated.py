@@ -63,10 +63,19 @@ from pixsim_hooks.runtime._protocol import (
     error_info,
     parse_plugin_message,
 )
-from pixsim_hooks.runtime._results import INVALID_RESULT, check_effect, check_hook, extension_check
-from pixsim_hooks.runtime._runner import ISOLATED_HOOKS, REGISTER_MEMBERS
+from pixsim_hooks.runtime._results import (
+    INVALID_RESULT,
+    RouteAnswer,
+    RouteShape,
+    check_effect,
+    check_hook,
+    check_route_answer,
+    check_route_shapes,
+    extension_check,
+)
+from pixsim_hooks.runtime._runner import ISOLATED_HOOKS, REGISTER_MEMBERS, ROUTE_HOOKS
 
-__all__ = ["IsolatedPlugin", "RestartPolicy", "Transport"]
+__all__ = ["ForwardedRoutes", "IsolatedPlugin", "RestartPolicy", "Transport"]
 
 _log = structlog.get_logger("pixsim_hooks.isolated")
 _REPLAYED = ("on_load", "register_behavior", "on_enable")  # what a restarted child must go through again
@@ -77,7 +86,8 @@ EVENT_ATTEMPTS = 3  # a fire-and-forget event is tried this often (backoff 0.1 s
 
 
 class Transport(Protocol):
-    """How one message reaches the plugin and its one answer comes back."""
+    """How one message reaches the plugin and its one answer comes back. ``restartable``: the process is ours (a
+    sandboxed child), so it is killed and restarted on a broken call, and it may serve routes."""
 
     label: str
     restartable: bool
@@ -115,6 +125,19 @@ class State(StrEnum):
 
 _OPEN = frozenset({State.OPENING, State.READY, State.LOST})  # the transport is open and the conversation ours
 _CALLABLE = frozenset({State.READY, State.LOST})
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedRoutes:
+    """What a sandboxed plugin's ``provide_router`` / ``provide_admin_router`` gives the host: the shapes of its
+    routes and how to forward one request to them. The web wing (``pixsim_hooks.fastapi``) mounts forwarding routes
+    of these shapes in the plugin's room; ``forward(request, ctx)`` sends one request (``method``, ``path`` within
+    the room, ``query``, ``headers``, base64 ``body``) to the child and returns its checked answer."""
+
+    plugin_id: str
+    hook: str
+    shapes: tuple[RouteShape, ...]
+    forward: Callable[[dict[str, Any], Any], Awaitable[RouteAnswer]]
 
 
 @dataclass(slots=True)
@@ -183,6 +206,7 @@ class IsolatedPlugin:
         self._registered: dict[tuple[str, str], str] = {}
         self._replay: list[str] = []
         self._ctx: Any = None
+        self._routes: dict[str, tuple[RouteShape, ...]] = {}  # by route hook, as the child described them
         self.on_failure = on_failure
         self._events: asyncio.Queue[tuple[str, tuple[Any, ...], Any]] | None = (
             asyncio.Queue(event_queue) if fire_and_forget_events else None
@@ -202,7 +226,8 @@ class IsolatedPlugin:
         reply: Welcome = await self._timed(
             self._expect(Welcome, {"type": "hello", "protocol": PROTOCOL_VERSION}), START_TIMEOUT_S
         )
-        unsupported = sorted(set(reply.hooks) - ISOLATED_HOOKS)
+        supported = ISOLATED_HOOKS | ROUTE_HOOKS if self.transport.restartable else ISOLATED_HOOKS
+        unsupported = sorted(set(reply.hooks) - supported)
         if unsupported:
             raise PluginLoadError(f"plugin {self.label!r}: hooks {unsupported} cannot run out of process")
         self.welcome = reply
@@ -256,8 +281,49 @@ class IsolatedPlugin:
         obj = type(f"Isolated_{manifest.id.replace('-', '_')}", (), {})()
         obj.manifest = manifest
         for name in self.welcome.hooks:
-            setattr(obj, name, hookimpl(_forwarder(name, _argnames(name), self._hook_sender(name))))
+            if name in ROUTE_HOOKS:
+                setattr(obj, name, hookimpl(self._route_provider(name)))
+            else:
+                setattr(obj, name, hookimpl(_forwarder(name, _argnames(name), self._hook_sender(name))))
         return obj
+
+    # -- routes (a sandboxed child's routers) ---------------------------------------------------------------------
+    def _route_provider(self, hook: str) -> Callable[[Any], ForwardedRoutes | None]:
+        """The stand-in's ``provide_router(ctx)``: synchronous, as the host collects routers at mount time, so it
+        answers from the shapes the child described when it was prepared (:meth:`_collect_routes`)."""
+
+        def provide(ctx: Any) -> ForwardedRoutes | None:
+            shapes = self._routes.get(hook)
+            if shapes is None:
+                return None
+
+            async def forward(request: dict[str, Any], ctx: Any) -> RouteAnswer:
+                where = f"{hook} {str(request.get('method'))[:10]} {str(request.get('path'))[:100]}"
+                return check_route_answer(self.plugin_id, where, await self.call(("route", hook), (request,), ctx))
+
+            return ForwardedRoutes(self.plugin_id, hook, shapes, forward)
+
+        provide.__name__ = hook
+        return provide
+
+    async def _collect_routes(self, ctx: Any) -> None:
+        """Ask the child for its routers (it calls its route hooks with its ``ctx`` and keeps the routers) and keep
+        their shapes; a hook whose permission was not granted is not called. A failing one is recorded against the
+        plugin and serves nothing, as in-process (its fallback: skipped)."""
+        assert self.welcome is not None
+        for hook in sorted(ROUTE_HOOKS.intersection(self.welcome.hooks)):
+            if hookspecs.contract_of(getattr(hookspecs.routes, hook)).permission not in self.permissions:
+                continue
+            try:
+                (result,) = await self._call_batch(("hook", hook), [_Item((), ctx, None)])
+                if not result.ok:
+                    raise self._error(result)
+                self._routes[hook] = check_route_shapes(self.plugin_id, hook, decode_plain(result.value))
+            except (PluginCrashed, HookDeadlineExceeded, ProtocolError):
+                raise  # the process is gone: the plugin could not be started
+            except Exception as exc:
+                self._routes.pop(hook, None)
+                self.on_failure(hook, exc)
 
     def _hook_sender(self, name: str) -> Callable[[Any, tuple[Any, ...]], Awaitable[Any]]:
         async def send(ctx: Any, args: tuple[Any, ...]) -> Any:
@@ -595,16 +661,24 @@ class IsolatedPlugin:
         await self.grant(self.plugin_id, self.permissions)
         for hook in list(self._replay):  # the child lost its registrations: it makes them again
             await self._call_batch(("hook", hook), [_Item((), self._ctx, None)])
+        if self._routes:  # and its routers (the host keeps forwarding the routes it described first)
+            first = dict(self._routes)
+            await self._collect_routes(self._ctx)
+            self._routes = first
         self.state = State.READY
         _log.info("plugin process restarted", plugin_id=self.plugin_id)
 
-    async def prepare(self, plugin_id: str, permissions: Sequence[str]) -> None:
-        """Before the plugin's lifecycle hooks: (re)start it if it is not running and grant it its permissions."""
+    async def prepare(self, plugin_id: str, permissions: Sequence[str], ctx: Any = None) -> None:
+        """Before the plugin's lifecycle hooks: (re)start it if it is not running, grant it its permissions and,
+        for a plugin that serves routes, collect their shapes (its route hooks run with ``ctx``)."""
         self.reset()
         self._replay = []
         if self.state not in _OPEN:
             await self.start()
         await self.grant(plugin_id, permissions)
+        self._ctx = ctx if ctx is not None else self._ctx
+        self._routes = {}
+        await self._collect_routes(self._ctx)
         self.state = State.READY
 
     def reset(self) -> None:

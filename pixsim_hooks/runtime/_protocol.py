@@ -62,6 +62,7 @@ __all__ = [
     "Ping",
     "PluginMessage",
     "Pong",
+    "ROUTE_CONTEXT_KEY",
     "Result",
     "Shutdown",
     "Welcome",
@@ -83,6 +84,9 @@ MAX_DEPTH = 32
 FRAME_HEADER = struct.Struct(">I")
 TAG = "$pixsim"
 MAX_ID = 2**53 - 1  # ids must survive a round trip through a JavaScript number (Number.MAX_SAFE_INTEGER)
+ROUTE_CONTEXT_KEY = "pixsim.plugin_context"
+"""The ASGI scope entry under which a plugin's route request carries that plugin's context, on either side of the
+protocol: ``get_plugin_context`` reads it in the host's room and in a sandboxed child alike."""
 
 
 # -- strict JSON -----------------------------------------------------------------------------------------------------
@@ -241,20 +245,22 @@ class Grant(_Message):
 
 
 class Call(_Message):
-    """Call one hook (``hook``) or one registered extension (``extension``) once per item of ``items`` (a batch)."""
+    """Call one hook (``hook``), one registered extension (``extension``) or one of the plugin's routers
+    (``route``: the hook that provided it, each item one HTTP request) once per item of ``items`` (a batch)."""
 
     type: Literal["call"]
     id: MessageId
     hook: Name | None = None
     extension: Name | None = None
+    route: Name | None = None
     items: list[list[Any]]
     shared: dict[str, Any] = Field(default_factory=dict)
     drop: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_target(self) -> Call:
-        if (self.hook is None) == (self.extension is None):
-            raise ValueError("a call names exactly one of hook and extension")
+        if [self.hook, self.extension, self.route].count(None) != 2:
+            raise ValueError("a call names exactly one of hook, extension and route")
         return self
 
 

@@ -14,6 +14,12 @@ effect                          ``{"flags": {key: value}, "relationships": {"npc
                                 canonical NPC keys, known metrics, finite deltas within ±100
 ``suggest_activities``          null, or an array of at most ``MAX_SUGGESTIONS`` strings of 1..``MAX_SUGGESTION_CHARS``
 ``provide_simulation_defaults`` null, or an object (its fields are then validated as simulationConfig by the engine)
+``provide_router``,             (a sandboxed child) the shapes of its routes: at most ``MAX_ROUTES`` of
+``provide_admin_router``        ``{"path", "methods", "name"}``, a path of printable ASCII starting with ``/``, methods
+                                as HTTP method names
+a forwarded request             ``{"kind": "response", "status", "headers", "body"}`` (status 100..599, headers as
+                                HTTP field names and values without control characters, body base64), or the HTTP
+                                error the route raised (``http_error``: status 400..599, detail; ``validation_error``)
 lifecycle and event hooks,      ignored: the hookspecs say "Return: ignored", and a plugin in another language
 ``register_behavior``           answers whatever its function returned (the conformance profile's
                                 ``on_session_updated`` answers an object); nothing of it reaches the host
@@ -28,9 +34,13 @@ value (its type and size), never quote it at length: it is the plugin's, and it 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import inspect
 import math
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import hookspecs
@@ -49,13 +59,18 @@ __all__ = [
     "INVALID_RESULT",
     "MAX_FACTOR",
     "MAX_FLAG_KEY_CHARS",
+    "MAX_ROUTES",
     "MAX_SAFE_INTEGER",
     "MAX_SUGGESTIONS",
     "MAX_SUGGESTION_CHARS",
+    "RouteAnswer",
+    "RouteShape",
     "StagedAnswer",
     "check_condition",
     "check_effect",
     "check_hook",
+    "check_route_answer",
+    "check_route_shapes",
     "check_scoring_factor",
     "extension_check",
 ]
@@ -228,3 +243,126 @@ def check_hook(hook: str, plugin_id: str, value: Any) -> Any:
     """What the host may use of ``value``, the answer of ``plugin_id``'s ``hook``; RemotePluginError if none."""
     check: Check = HOOKS.get(hook, _unknown)
     return check(plugin_id, hook, value)
+
+
+# -- routes (a sandboxed child's routers) ---------------------------------------------------------------------------
+MAX_ROUTES = 200
+"""Routes one router of a sandboxed plugin may declare (the host builds a forwarding route for each)."""
+_PATH = re.compile(r"/[\x21-\x7e]{0,999}")  # printable ASCII: a pattern as Starlette compiles it
+_METHOD = re.compile(r"[A-Z]{1,20}")
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")  # an HTTP token (RFC 9110)
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]{0,8000}")  # no CR, LF or NUL: one header stays one header
+MAX_HEADERS = 100
+MAX_ERRORS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RouteShape:
+    """One route of a sandboxed plugin's router, as the host forwards it."""
+
+    path: str
+    methods: tuple[str, ...]
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAnswer:
+    """What a sandboxed plugin's route answered: a response, or the HTTP error it raised (``http_error``: a status
+    and detail; ``validation_error``: the request's validation errors), for the host to render as in-process."""
+
+    kind: str
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    detail: str = ""
+    errors: tuple[dict[str, Any], ...] = ()
+
+
+def check_route_shapes(plugin_id: str, hook: str, value: Any) -> tuple[RouteShape, ...]:
+    """The routes a child says its router from ``hook`` serves."""
+    expected = f"at most {MAX_ROUTES} routes of path, methods and name"
+    if type(value) is not list or len(value) > MAX_ROUTES:
+        raise _refuse(plugin_id, hook, value, expected)
+    shapes = []
+    for item in value:
+        if type(item) is not dict or set(item) != {"path", "methods", "name"}:
+            raise _refuse(plugin_id, f"{hook} (a route)", item, "an object of path, methods and name")
+        path, methods, name = item["path"], item["methods"], item["name"]
+        if type(path) is not str or _PATH.fullmatch(path) is None:
+            raise _refuse(plugin_id, f"{hook} (a path)", path, "printable ASCII starting with / (1000 at most)")
+        if type(methods) is not list or not 1 <= len(methods) <= 10:
+            raise _refuse(plugin_id, f"{hook} ({path[:60]})", methods, "1 to 10 HTTP methods")
+        for method in methods:
+            if type(method) is not str or _METHOD.fullmatch(method) is None:
+                raise _refuse(plugin_id, f"{hook} ({path[:60]})", method, "an HTTP method name")
+        if type(name) is not str or len(name) > MAX_SUGGESTION_CHARS:
+            raise _refuse(plugin_id, f"{hook} ({path[:60]})", name, f"a name of {MAX_SUGGESTION_CHARS} at most")
+        shapes.append(RouteShape(path, tuple(methods), name))
+    return tuple(shapes)
+
+
+def check_route_answer(plugin_id: str, what: str, value: Any) -> RouteAnswer:
+    """What a child's route answered to one forwarded request."""
+    if type(value) is not dict:
+        raise _refuse(plugin_id, what, value, "an object")
+    kind = value.get("kind")
+    if kind == "response" and set(value) == {"kind", "status", "headers", "body"}:
+        status = _status(plugin_id, what, value["status"], 100)
+        headers = _headers(plugin_id, what, value["headers"])
+        body = value["body"]
+        try:
+            raw = base64.b64decode(body, validate=True) if type(body) is str else None
+        except (binascii.Error, ValueError):
+            raw = None
+        if raw is None:
+            raise _refuse(plugin_id, f"{what} (its body)", body, "base64 text")
+        return RouteAnswer("response", status, headers, raw)
+    if kind == "http_error" and set(value) == {"kind", "status", "detail", "headers"}:
+        detail = value["detail"]
+        if type(detail) is not str or len(detail) > 2000:
+            raise _refuse(plugin_id, f"{what} (its detail)", detail, "text of 2000 characters at most")
+        status = _status(plugin_id, what, value["status"], 400)
+        return RouteAnswer("http_error", status, _headers(plugin_id, what, value["headers"]), detail=detail)
+    if kind == "validation_error" and set(value) == {"kind", "errors"}:
+        return RouteAnswer("validation_error", 422, errors=_errors(plugin_id, what, value["errors"]))
+    raise _refuse(plugin_id, what, value, "a response, an http_error or a validation_error")
+
+
+def _status(plugin_id: str, what: str, status: Any, lowest: int) -> int:
+    if type(status) is not int or not lowest <= status <= 599:
+        raise _refuse(plugin_id, f"{what} (its status)", status, f"an integer from {lowest} to 599")
+    return int(status)
+
+
+def _headers(plugin_id: str, what: str, headers: Any) -> tuple[tuple[str, str], ...]:
+    if type(headers) is not list or len(headers) > MAX_HEADERS:
+        raise _refuse(plugin_id, f"{what} (its headers)", headers, f"at most {MAX_HEADERS} name and value pairs")
+    pairs = []
+    for pair in headers:
+        ok = type(pair) is list and len(pair) == 2 and all(type(part) is str for part in pair)
+        if not ok or _FIELD_NAME.fullmatch(pair[0]) is None or _FIELD_VALUE.fullmatch(pair[1]) is None:
+            raise _refuse(plugin_id, f"{what} (a header)", pair, "an HTTP field name and a value on one line")
+        pairs.append((pair[0], pair[1]))
+    return tuple(pairs)
+
+
+def _loc_part(part: Any) -> bool:
+    if type(part) is int:
+        return bool(0 <= part <= MAX_SAFE_INTEGER)
+    return type(part) is str and len(part) <= 200
+
+
+def _errors(plugin_id: str, what: str, errors: Any) -> tuple[dict[str, Any], ...]:
+    if type(errors) is not list or len(errors) > MAX_ERRORS:
+        raise _refuse(plugin_id, f"{what} (its errors)", errors, f"at most {MAX_ERRORS} validation errors")
+    checked = []
+    for error in errors:
+        ok = type(error) is dict and set(error) == {"loc", "msg", "type"}
+        ok = ok and type(error["loc"]) is list and len(error["loc"]) <= 32
+        ok = ok and all(_loc_part(part) for part in error["loc"])
+        ok = ok and type(error["msg"]) is str and len(error["msg"]) <= 2000
+        ok = ok and type(error["type"]) is str and len(error["type"]) <= 200
+        if not ok:
+            raise _refuse(plugin_id, f"{what} (a validation error)", error, "loc, msg and type")
+        checked.append({"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]})
+    return tuple(checked)

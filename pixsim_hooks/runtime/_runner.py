@@ -50,12 +50,15 @@ from pixsim_hooks.runtime._protocol import (
     parse_host_message,
 )
 
-__all__ = ["Channel", "ISOLATED_HOOKS", "PluginRunner", "REGISTER_MEMBERS"]
+__all__ = ["Channel", "ISOLATED_HOOKS", "PluginRunner", "REGISTER_MEMBERS", "ROUTE_HOOKS", "RouteServing"]
 
 ISOLATED_HOOKS = frozenset(
     name for module in hookspecs.SPEC_MODULES if module is not hookspecs.routes for name in module.__all__
 )
-"""Hooks an out-of-process plugin may implement. Routers and middleware need the host's process: not these."""
+"""Hooks every out-of-process plugin may implement (in a sandboxed child or behind HTTP)."""
+ROUTE_HOOKS = frozenset({"provide_router", "provide_admin_router"})
+"""Hooks a plugin in a sandboxed child may implement besides: the host forwards each request under its prefix to
+the child (``_routes_child``). Middleware wraps the host's own requests, so it needs the host's process."""
 
 _ASYNC_MEMBERS = {
     name: {m for m, fn in vars(cls).items() if inspect.iscoroutinefunction(fn)}
@@ -75,6 +78,14 @@ _RAISED: dict[str, type[Exception]] = {
     "ValueError": ValueError,
     "TypeError": TypeError,
 }
+
+
+class RouteServing(Protocol):
+    """Serves the routers a plugin provides (``_routes_child.RouteServer``, given by the child's entry point)."""
+
+    def mount(self, hook: str, router: Any) -> list[dict[str, Any]]: ...
+
+    async def handle(self, hook: str, request: dict[str, Any], ctx: Any) -> dict[str, Any]: ...
 
 
 class Channel(Protocol):
@@ -186,11 +197,18 @@ class _Context:
         for name in ("world", "session", "npc", "generation", "log"):
             setattr(self, name, _Capability(client, name))
 
+    def __getattr__(self, member: str) -> Any:
+        if member.startswith("__"):  # Python's own protocol lookups (copy, pickle...): the ordinary answer
+            raise AttributeError(member)
+        # What no context grants is a denial, as on the host's proxy (get_plugin_context asks another plugin's
+        # context this way and must see the denial, not an AttributeError).
+        raise PermissionDenied(self.plugin_id, None, "context", member[:64])
+
 
 class PluginRunner:
     """Answers the host's messages for one plugin object (a module or an instance with hookimpls)."""
 
-    def __init__(self, plugin: object, channel: Channel) -> None:
+    def __init__(self, plugin: object, channel: Channel, routes: RouteServing | None = None) -> None:
         if isinstance(plugin, type):
             plugin = plugin()
         self.manifest = parse_manifest(getattr(plugin, "manifest", None) or {}, source=repr(plugin))
@@ -203,6 +221,7 @@ class PluginRunner:
         self.client = _Client(channel)
         self.extensions: dict[str, tuple[str, Callable[..., Any]]] = {}
         self.ctx: _Context | None = None
+        self.routes = routes
         self.loop = asyncio.new_event_loop()
 
     def serve(self) -> None:
@@ -244,7 +263,8 @@ class PluginRunner:
         if target is None:
             for key in call.drop:
                 shared.pop(key, None)
-            info = {"type": "LookupError", "message": f"this plugin has no {call.hook or call.extension!r}"}
+            named = call.hook or call.extension or f"router from {call.route}"
+            info = {"type": "LookupError", "message": f"this plugin has no {named!r}"}
             return {"type": "error", "id": call.id, "error": info}
         self.client.call_id = call.id
         try:
@@ -263,12 +283,21 @@ class PluginRunner:
                 return None
             spec_args = [a for a in impls.spec.argnames if a != "ctx"] if impls.spec else []  # type: ignore[union-attr]
             impl = found[0]
+            name = call.hook
 
             def hook(*args: Any) -> Any:
                 by_name = dict(zip(spec_args, args, strict=False))
-                return impl.function(*[self.ctx if a == "ctx" else by_name[a] for a in impl.argnames])
+                result = impl.function(*[self.ctx if a == "ctx" else by_name[a] for a in impl.argnames])
+                if name in ROUTE_HOOKS and self.routes is not None:
+                    return self.routes.mount(name, result)  # the router stays here: the host gets its shapes
+                return result
 
             return "hook", hook
+        if call.route is not None:
+            routes, hook_name = self.routes, call.route
+            if routes is None or hook_name not in ROUTE_HOOKS:
+                return None
+            return "route", lambda request: routes.handle(hook_name, request, self.ctx)
         return self.extensions.get(call.extension or "")
 
     def _item(self, call: Call, index: int, target: tuple[str, Callable[..., Any]], raw: list[Any]) -> dict[str, Any]:
@@ -279,7 +308,7 @@ class PluginRunner:
             if kind == "register_effect_handler":
                 value = self._effect(fn, args, index)
             else:
-                value = self._run(fn(*args) if kind == "hook" else fn(self.ctx, *args))
+                value = self._run(fn(*args) if kind in ("hook", "route") else fn(self.ctx, *args))
             return {"ok": True, "value": encode_value(value)}
         except Exception as exc:
             return {"ok": False, "error": error_info(exc)}

@@ -26,6 +26,7 @@ from pixsim_hooks.backend._api import plugin_problem_handlers
 from pixsim_hooks.backend._api._admin import admin_guard, require_admin
 from pixsim_hooks.fastapi import get_plugin_context, host_of, mount_plugin_routers
 from pixsim_hooks.host import Settings, create_host
+from pixsim_hooks.runtime import ForwardedRoutes, RouteAnswer, RouteShape
 from tests.reach import host_paths
 
 TOKEN = "boundary-s3cret"
@@ -714,3 +715,29 @@ def test_the_sub_applications_handlers_must_hold_nothing() -> None:
             mount_plugin_routers(FastAPI(), host, exception_handlers=handlers)
     with pytest.raises(ValueError, match="no 500 handler"):
         mount_plugin_routers(FastAPI(), host, exception_handlers={Exception: plugin_problem_handlers})
+
+
+class Pretender:
+    """In process, returns what only the host's stand-in for a sandboxed plugin may return."""
+
+    manifest = manifest("pretender", "routes:register")
+
+    @hookimpl
+    def provide_router(self, ctx: Any) -> ForwardedRoutes:
+        async def forward(request: dict[str, Any], ctx: Any) -> RouteAnswer:
+            return RouteAnswer("response", 200, (), b"mounted")
+
+        return ForwardedRoutes("pretender", "provide_router", (RouteShape("/x", ("GET",), "x"),), forward)
+
+
+async def test_an_in_process_plugin_returning_forwarded_routes_is_refused_like_any_non_router(
+    database_url: str,
+) -> None:
+    app = create_app(Settings(database_url=database_url), plugins=[Pretender()], entry_points=[])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t/api/v1") as client,
+    ):
+        assert (await client.get("/plugins/pretender/x")).status_code == 404
+        (failure,) = app.state.host.health.view("pretender").recent
+        assert (failure.where, failure.exc_type) == ("provide_router", "TypeError")

@@ -403,11 +403,27 @@ def welcome_declaring(*hooks: str) -> Script:
     return answer
 
 
-@pytest.mark.parametrize("hook", ["provide_router", "provide_admin_router", "provide_middleware"])
-async def test_a_welcome_declaring_a_hook_that_needs_the_hosts_process_is_refused_at_load(hook: str) -> None:
-    plugin = isolated(ScriptedTransport(welcome_declaring(hook, "provide_simulation_defaults")))
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_welcome_declaring_middleware_is_refused_at_load_on_either_transport(kind: str) -> None:
+    transport = ScriptedTransport(welcome_declaring("provide_middleware"), restartable=kind == "process")
+    with pytest.raises(PluginLoadError, match="provide_middleware"):
+        await isolated(transport).prepare("scripted", [])
+
+
+@pytest.mark.parametrize("hook", ["provide_router", "provide_admin_router"])
+async def test_a_remote_declaring_a_router_is_refused_at_load(hook: str) -> None:
+    transport = ScriptedTransport(welcome_declaring(hook, "provide_simulation_defaults"), restartable=False)
     with pytest.raises(PluginLoadError, match=hook):
-        await plugin.prepare("scripted", [])
+        await isolated(transport).prepare("scripted", [])
+
+
+@pytest.mark.parametrize("hook", ["provide_router", "provide_admin_router"])
+async def test_a_child_declaring_a_router_it_was_not_granted_is_accepted_and_never_asked_for_it(hook: str) -> None:
+    transport = ScriptedTransport(welcome_declaring(hook), ack)
+    plugin = isolated(transport)
+    await plugin.prepare("scripted", [])
+    assert plugin.running
+    assert [m["type"] for m in transport.sent] == ["hello", "grant"]  # no call: routes:register was not granted
 
 
 @pytest.mark.parametrize("hook", sorted(ISOLATABLE_HOOKS))

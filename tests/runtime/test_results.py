@@ -16,6 +16,8 @@ from pixsim_hooks.runtime._results import (
     check_condition,
     check_effect,
     check_hook,
+    check_route_answer,
+    check_route_shapes,
     check_scoring_factor,
     extension_check,
 )
@@ -201,3 +203,100 @@ def test_a_hook_without_a_known_contract_believes_nothing_but_null() -> None:
     assert check_hook("on_something_new", PID, None) is None
     with pytest.raises(RemotePluginError, match="on_something_new"):
         check_hook("on_something_new", PID, {"anything": 1})
+
+
+# -- a sandboxed child's routes: their shapes, and each forwarded request's answer -----------------------------------
+def route(path: Any = "/notes/{note_id}", methods: Any = ("GET",), name: Any = "note") -> dict[str, Any]:
+    return {"path": path, "methods": list(methods) if isinstance(methods, tuple) else methods, "name": name}
+
+
+def test_route_shapes_are_kept_as_the_child_described_them() -> None:
+    shapes = check_route_shapes(PID, "provide_router", [route(), route("/", ("GET", "POST"), "root")])
+    assert [(s.path, s.methods, s.name) for s in shapes] == [
+        ("/notes/{note_id}", ("GET",), "note"),
+        ("/", ("GET", "POST"), "root"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        {"path": "/"},
+        [route()] * 201,  # more routes than the host builds forwarding routes for (200)
+        [{"path": "/", "methods": ["GET"]}],  # a key missing
+        [{**route(), "handler": "x"}],  # a key more
+        [route("notes")],  # not starting with /
+        [route("")],
+        [route("/" + "a" * 1000)],  # 1001 characters
+        [route("/tide\r\nX-Injected: 1")],  # control characters
+        [route("/caf\u00e9")],  # not ASCII
+        [route(7)],
+        [route(methods=[])],
+        [route(methods=["get"])],  # method names are upper case
+        [route(methods=["GET"] * 11)],
+        [route(methods=["G E T"])],
+        [route(methods="GET")],
+        [route(name=None)],
+        [route(name="n" * 201)],
+    ],
+)
+def test_route_shapes_out_of_contract_are_refused(value: Any) -> None:
+    refused(check_route_shapes, value)
+
+
+def response(**fields: Any) -> dict[str, Any]:
+    return {"kind": "response", "status": 200, "headers": [["content-type", "text/plain"]], "body": "aGk=", **fields}
+
+
+def test_a_response_is_decoded_with_its_status_headers_and_body() -> None:
+    answer = check_route_answer(PID, WHAT, response(status=201, headers=[["x-a", "1"], ["set-cookie", "a=b"]]))
+    assert (answer.kind, answer.status, answer.headers, answer.body) == (
+        "response",
+        201,
+        (("x-a", "1"), ("set-cookie", "a=b")),
+        b"hi",
+    )
+
+
+def test_an_http_error_and_a_validation_error_are_kept_for_the_host_to_render() -> None:
+    error = check_route_answer(PID, WHAT, {"kind": "http_error", "status": 418, "detail": "tea", "headers": []})
+    assert (error.kind, error.status, error.detail) == ("http_error", 418, "tea")
+    errors = [{"loc": ["body", "text", 0], "msg": "too short", "type": "string_too_short"}]
+    invalid = check_route_answer(PID, WHAT, {"kind": "validation_error", "errors": errors})
+    assert (invalid.kind, invalid.status, list(invalid.errors)) == ("validation_error", 422, errors)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "HTTP/1.1 200 OK",
+        {"kind": "redirect", "status": 302},
+        response(status=99),
+        response(status=600),
+        response(status=True),
+        response(status=200.0),
+        response(headers=[["x-a", "1\r\nSet-Cookie: admin=1"]]),  # one header must stay one header
+        response(headers=[["x-a", "1\n"]]),
+        response(headers=[["x-a", "\x00"]]),
+        response(headers=[["bad name", "1"]]),
+        response(headers=[["x-a"]]),
+        response(headers=[["x-a", 1]]),
+        response(headers=[["x-\u2603", "1"]]),
+        response(headers=[["x-a", "\u2603"]]),  # not latin-1: cannot be sent as a header
+        response(headers=[["x-a", "1"]] * 101),
+        response(body="not base64!"),
+        response(body=None),
+        {**response(), "extra": 1},
+        {"kind": "http_error", "status": 200, "detail": "", "headers": []},  # an error is 4xx or 5xx
+        {"kind": "http_error", "status": 404, "detail": "d" * 2001, "headers": []},
+        {"kind": "http_error", "status": 404, "detail": None, "headers": []},
+        {"kind": "validation_error", "errors": [{"loc": "body", "msg": "m", "type": "t"}]},
+        {"kind": "validation_error", "errors": [{"loc": [10**400], "msg": "m", "type": "t"}]},
+        {"kind": "validation_error", "errors": [{"loc": [], "msg": "m"}]},
+        {"kind": "validation_error", "errors": [{"loc": [], "msg": "m", "type": "t"}] * 101},
+    ],
+)
+def test_route_answers_out_of_contract_are_refused(value: Any) -> None:
+    refused(check_route_answer, value)
