@@ -7,9 +7,10 @@ Route plugins get a room, not the house (design decision 13):
   which runs on the host's side); a sandboxed plugin's router stays in its child and its room holds forwarding
   routes of the shapes the child described (``_forwarded``). A plugin's ``request.app`` is that sub-application:
   an empty ``state``, only its own routes, ``dependency_overrides`` that reach nothing of the host, nothing that
-  leads back to the host, its storage or its settings; its ``request.scope`` carries no host entry, no ``Authorization`` header and no
-  credential cookie. A path carrying ``{world_id}`` answers 404 for a world that has not enabled the plugin, decided
-  on the host's side before any plugin code runs. The main app's OpenAPI schema lists the plugin routes.
+  leads back to the host, its storage or its settings; its ``request.scope`` carries no host entry, no
+  ``Authorization`` header and no credential cookie. A path carrying ``{world_id}`` answers 404 for a world that has
+  not enabled the plugin, decided on the host's side before any plugin code runs. The main app's OpenAPI schema
+  lists the plugin routes.
 - :func:`get_plugin_context` — ``ctx: PluginContext = Depends(get_plugin_context("<plugin id>"))`` in a plugin's
   route handler gives that plugin's own context; asked for another plugin's it raises ``PermissionDenied`` (403),
   recorded against the plugin that asked.
