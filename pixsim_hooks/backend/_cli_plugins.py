@@ -17,7 +17,7 @@ from rich.text import Text
 
 from pixsim_hooks.backend._cli_common import load_settings
 from pixsim_hooks.host import PluginInfo, PluginState, Settings, create_host, plugin_reference
-from pixsim_hooks.plugin import Permission
+from pixsim_hooks.plugin import Isolation, Permission
 
 __all__ = ["plugins_app"]
 
@@ -35,18 +35,19 @@ _STATE_STYLE = {
 }
 
 
-async def _load(settings: Settings) -> list[PluginInfo]:
+async def _load(settings: Settings) -> tuple[list[PluginInfo], dict[str, str]]:
     host = create_host(settings, entry_points=None)
     await host.load()
     try:
-        return host.plugins()
+        infos = host.plugins()
+        return infos, {info.id: host.runs_as(info.id) for info in infos}
     finally:
         await host.shutdown()  # on_disable runs, as it would when a server stops
 
 
 def loaded_plugins() -> list[PluginInfo]:
     """Every installed plugin, loaded under the settings from the environment (allow / deny / trusted ...)."""
-    return asyncio.run(_load(load_settings()))
+    return asyncio.run(_load(load_settings()))[0]
 
 
 # Plugin-controlled text (ids, reasons: a pydantic pattern such as ``^[a-z][a-z0-9_-]{1,62}$``) goes in as Text,
@@ -78,9 +79,15 @@ def plugins_table(infos: Sequence[PluginInfo]) -> Table:
 _KNOWN = sorted({p.value for p in Permission} | {f"{p.value.split(':')[0]}:*" for p in Permission})
 
 
-def _problems(info: PluginInfo) -> list[str]:
+def _problems(info: PluginInfo, runs: str) -> list[str]:
     """What in a loaded plugin's manifest cannot be what its author meant (each fails ``plugins check``)."""
     found = []
+    asked = info.manifest.isolation if info.manifest is not None else None
+    if asked is Isolation.IN_PROCESS and runs != "in_process" and info.state is not PluginState.QUARANTINED:
+        found.append(
+            f"asks to run in the host's process but runs as {runs}: the host imports only plugins it was told to "
+            "trust (PIXSIM_PLUGINS_TRUSTED, or installed with pixsim-hooks); declare isolation 'process'"
+        )
     for unknown in info.unknown_permissions:
         close = difflib.get_close_matches(unknown, _KNOWN, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(_KNOWN)})"
@@ -107,13 +114,15 @@ def list_plugins() -> None:
 @plugins_app.command("check")
 def check_plugins() -> None:
     """Load every installed plugin as the server would; exit 1 if any is quarantined, asks for a permission that does
-    not exist (with the closest one that does) or implements a hook without its permission, naming each."""
-    infos = loaded_plugins()
+    not exist (with the closest one that does), implements a hook without its permission or cannot run where its
+    manifest asks (a sandboxed child's hook that needs the host's process quarantines it; an untrusted plugin that
+    asks for the host's process runs in a child), naming each."""
+    infos, runs = asyncio.run(_load(load_settings()))
     console = Console(highlight=False)
     failing = 0
     for info in infos:
         problems = [("quarantined", info.reason or "")] if info.state is PluginState.QUARANTINED else []
-        problems += [("error", problem) for problem in _problems(info)]
+        problems += [("error", problem) for problem in _problems(info, runs[info.id])]
         for label, problem in problems:
             console.print(Text.assemble((label, "bold red"), f" {info.id}: {problem}"))
         failing += bool(problems)

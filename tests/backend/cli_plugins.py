@@ -27,3 +27,26 @@ class Bracketed:
 
 class Clean:
     manifest = PluginManifest(id="clean", name="Clean", version="1.0.0", trust="first_party", permissions=("log:emit",))
+
+
+class Wanderer:
+    """A community plugin that asks to run in the host's process, which no community plugin may."""
+
+    manifest = PluginManifest(id="wanderer", name="Wanderer", version="1.0.0", trust="community")
+
+
+class Wrapper:
+    """Asks for a sandboxed child and provides middleware, which wraps the host's own requests: it cannot run there."""
+
+    manifest = PluginManifest(
+        id="wrapper",
+        name="Wrapper",
+        version="1.0.0",
+        trust="community",
+        isolation="process",
+        permissions=("middleware:http",),
+    )
+
+    @hookimpl
+    def provide_middleware(self, ctx: Any) -> Any:
+        return lambda app: app

@@ -145,7 +145,6 @@ async def test_plugins_check_passes_when_every_plugin_loads() -> None:
     assert "load cleanly" in result.output
 
 
-@pytest.mark.needs("bubblewrap")
 def _install(root: Path, **entry_points: str) -> None:
     """A distribution on ``root`` whose ``pixsim_hooks.plugins`` group lists ``entry_points`` (name → target)."""
     info = root / "cli_mistakes-1.0.dist-info"
@@ -186,6 +185,34 @@ async def test_plugins_check_and_list_print_bracketed_text_as_it_is(mistakes: di
     assert "^[a-z][a-z0-9_-]{1,62}$" in checked.output  # Rich markup would have eaten the brackets
     listed = await invoke("plugins", "list", **{**mistakes, "COLUMNS": "400"})
     assert "^[a-z][a-z0-9_-]{1,62}$" in listed.output
+
+
+@pytest.mark.needs("bubblewrap")
+async def test_plugins_check_fails_on_an_untrusted_plugin_that_asks_for_the_hosts_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install(tmp_path, wanderer="tests.backend.cli_plugins:Wanderer")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = await invoke("plugins", "check", PIXSIM_PLUGINS_ALLOW="wanderer")
+    assert result.exit_code == 1, result.output
+    assert "error wanderer: asks to run in the host's process but runs as process (bubblewrap)" in result.output
+    assert "declare isolation 'process'" in result.output
+    trusted = await invoke("plugins", "check", PIXSIM_PLUGINS_ALLOW="wanderer", PIXSIM_PLUGINS_TRUSTED="wanderer")
+    assert trusted.exit_code == 1  # vouched for, it is still a community plugin: never run in-process
+    assert "quarantined wanderer: community plugins are never run in-process" in trusted.output
+
+
+@pytest.mark.needs("bubblewrap")
+async def test_plugins_check_fails_on_a_sandboxed_plugin_with_middleware_which_needs_the_hosts_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install(tmp_path, wrapper="tests.backend.cli_plugins:Wrapper")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = await invoke("plugins", "check", PIXSIM_PLUGINS_ALLOW="wrapper", COLUMNS="400")
+    assert result.exit_code == 1, result.output
+    # Its manifest never reached the host (the child's welcome was refused): it is named by what was started.
+    assert "quarantined process:tests.backend.cli_plugins:Wrapper:" in result.output
+    assert "hooks ['provide_middleware'] cannot run out of process" in result.output
 
 
 async def test_plugins_check_exits_1_naming_each_quarantined_plugin_and_why() -> None:
