@@ -13,8 +13,7 @@ from enum import StrEnum
 
 import structlog
 
-from pixsim_hooks.host._traces import plugin_traceback
-from pixsim_hooks.plugin import PermissionDenied
+from pixsim_hooks.plugin import PermissionDenied, plugin_traceback
 from pixsim_hooks.telemetry import Telemetry
 
 __all__ = [

@@ -33,7 +33,6 @@ from pixsim_hooks.host._loading import (
     policy_refusal,
 )
 from pixsim_hooks.host._settings import Settings
-from pixsim_hooks.host._traces import plugin_traceback
 from pixsim_hooks.host._unattached import UnattachedStorage
 from pixsim_hooks.host._world import WorldScope
 from pixsim_hooks.plugin import (
@@ -54,6 +53,7 @@ from pixsim_hooks.plugin import (
     Storage,
     UnknownPluginError,
     build_context,
+    plugin_traceback,
     resolve_permissions,
 )
 from pixsim_hooks.runtime import IsolatedPlugin, ProcessPlugin, RemotePlugin, start_isolated

@@ -4,7 +4,8 @@ The manifest and its permissions; the :class:`PluginContext` the host builds for
 facades behind its proxies (``ctx.world``, ``ctx.session``, ``ctx.npc``, ``ctx.behavior``, ``ctx.generation``,
 ``ctx.log``); the immutable snapshots and frozen values those return; the events plugins receive; what the behavior
 engine hands to conditions, effects and scoring factors; the storage protocols the capabilities are written
-against. Plugin authors import the curated subset of this from :mod:`pixsim_hooks`; the other wings import this.
+against; and how a plugin's failure is written out for its author (``plugin_traceback``, on either side of the
+protocol). Plugin authors import the curated subset of this from :mod:`pixsim_hooks`; the other wings import this.
 
 Imports only :mod:`proxies` and pydantic: never the host, the runtime, telemetry, FastAPI or OpenTelemetry, so a
 plugin's child process can load it cheaply.
@@ -102,6 +103,7 @@ from pixsim_hooks.plugin._snapshots import (
     WorldSnapshot,
 )
 from pixsim_hooks.plugin._storage import GenerationStore, NpcStore, SessionStore, Storage, WorldStore
+from pixsim_hooks.plugin._traces import MAX_CHILD_TRACEBACK, plugin_traceback
 
 __all__ = [
     "BehaviorEntry",
@@ -133,6 +135,7 @@ __all__ = [
     "LocationChanged",
     "LocationSnapshot",
     "LogCapability",
+    "MAX_CHILD_TRACEBACK",
     "MAX_FACTOR",
     "MAX_ID",
     "MAX_RELATIONSHIP_DELTA",
@@ -192,6 +195,7 @@ __all__ = [
     "member_requirements",
     "namespaced_key",
     "parse_manifest",
+    "plugin_traceback",
     "resolve_permissions",
     "thaw",
     "writer_proxies",

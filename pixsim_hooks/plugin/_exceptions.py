@@ -121,12 +121,16 @@ class ConversationLost(PluginCrashed):
 
 
 class RemotePluginError(PixsimHooksError):
-    """An out-of-process plugin's code raised while handling a call; ``.error_type`` is the class name it reported
-    (only a name and a message cross the channel, never a traceback or an object)."""
+    """An out-of-process plugin's code raised while handling a call; ``.error_type`` is the class name it reported.
+    Only text crosses the channel, never an object: the name, the message and, when the plugin sent it, the
+    traceback its own process formatted (``.child_traceback``, for the host's log)."""
 
-    def __init__(self, message: str, *, plugin_id: str | None, error_type: str) -> None:
+    def __init__(
+        self, message: str, *, plugin_id: str | None, error_type: str, child_traceback: str | None = None
+    ) -> None:
         super().__init__(message, plugin_id=plugin_id)
         self.error_type = error_type
+        self.child_traceback = child_traceback
 
 
 class CoreError(PixsimHooksError):

@@ -437,7 +437,8 @@ class IsolatedPlugin:
             return PermissionDenied(self.plugin_id, info.permission, "isolated", "call")
         kind = info.type if info is not None else "Error"
         message = info.message if info is not None else ""
-        return RemotePluginError(f"{kind}: {message}", plugin_id=self.plugin_id, error_type=kind)
+        trace = info.traceback if info is not None else None
+        return RemotePluginError(f"{kind}: {message}", plugin_id=self.plugin_id, error_type=kind, child_traceback=trace)
 
     async def _call_batch(self, target: tuple[str, str], items: list[_Item]) -> list[ItemResult]:
         await self._ensure_open()
@@ -490,8 +491,12 @@ class IsolatedPlugin:
                 raise ProtocolError(f"plugin {self.plugin_id!r} answered {len(reply.results)} of {len(items)} items")
             return reply.results
         if isinstance(reply, Failure) and reply.id == call_id:
+            failed = reply.error
             raise RemotePluginError(
-                f"{reply.error.type}: {reply.error.message}", plugin_id=self.plugin_id, error_type=reply.error.type
+                f"{failed.type}: {failed.message}",
+                plugin_id=self.plugin_id,
+                error_type=failed.type,
+                child_traceback=failed.traceback,
             )
         raise ProtocolError(
             f"plugin {self.plugin_id!r} answered call {call_id} with a {type(reply).__name__} for request {reply.id}"

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from pixsim_hooks.plugin import (
+    MAX_CHILD_TRACEBACK,
     GenerationSnapshot,
     InteractionExecuted,
     LocationChanged,
@@ -190,11 +191,13 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ErrorInfo(_Message):
-    """An error as it crosses the channel: its class name, message and, for a denial, the permission."""
+    """An error as it crosses the channel: its class name, message and, for a denial, the permission; from the
+    plugin, optionally the traceback its process formatted (text for the host's log, never shown to clients)."""
 
     type: Annotated[str, Field(max_length=100)]
     message: Annotated[str, Field(max_length=2000)] = ""
     permission: Annotated[str, Field(max_length=100)] | None = None
+    traceback: Annotated[str, Field(max_length=MAX_CHILD_TRACEBACK)] | None = None
 
 
 class _Outcome(_Message):

@@ -19,6 +19,7 @@ import pluggy
 import hookspecs
 from hookspecs import PROJECT_NAME
 from pixsim_hooks.plugin import (
+    MAX_CHILD_TRACEBACK,
     CapabilityError,
     EffectWriter,
     GenerationCapability,
@@ -34,6 +35,7 @@ from pixsim_hooks.plugin import (
     WorldCapability,
     freeze,
     parse_manifest,
+    plugin_traceback,
 )
 from pixsim_hooks.runtime._protocol import (
     PROTOCOL_VERSION,
@@ -311,7 +313,9 @@ class PluginRunner:
                 value = self._run(fn(*args) if kind in ("hook", "route") else fn(self.ctx, *args))
             return {"ok": True, "value": encode_value(value)}
         except Exception as exc:
-            return {"ok": False, "error": error_info(exc)}
+            # The plugin's own frames, for the host's log (its author reads them there); capped to what the host takes.
+            info = error_info(exc) | {"traceback": plugin_traceback(exc)[-MAX_CHILD_TRACEBACK:]}
+            return {"ok": False, "error": info}
 
     def _effect(self, fn: Callable[..., Any], args: list[Any], index: int) -> dict[str, Any]:
         writer = EffectWriter(self.manifest.id, read=lambda key: self.client.request("effect", "get_flag", (key,), {}))

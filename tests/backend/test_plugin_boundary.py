@@ -19,6 +19,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
+from structlog.testing import capture_logs
 
 from pixsim_hooks import PermissionDenied, PluginManifest, hookimpl
 from pixsim_hooks.backend import create_app
@@ -741,3 +742,42 @@ async def test_an_in_process_plugin_returning_forwarded_routes_is_refused_like_a
         assert (await client.get("/plugins/pretender/x")).status_code == 404
         (failure,) = app.state.host.health.view("pretender").recent
         assert (failure.where, failure.exc_type) == ("provide_router", "TypeError")
+
+
+class Ledger:
+    manifest = manifest("ledger", "routes:register")
+
+    @hookimpl
+    def provide_router(self, ctx: Any) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/balance")
+        async def balance() -> dict[str, int]:
+            return {"balance": _sum_of_entries()}
+
+        return router
+
+
+def _sum_of_entries() -> int:
+    raise ArithmeticError("the ledger does not balance")
+
+
+async def test_a_route_failure_is_logged_with_the_plugins_file_and_line(database_url: str) -> None:
+    app = create_app(Settings(database_url=database_url), plugins=[Ledger()], entry_points=[])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t/api/v1") as client,
+    ):
+        with capture_logs() as logs:
+            assert (await client.get("/plugins/ledger/balance")).status_code == 502
+    (line,) = [e for e in logs if e["event"] == "plugin call failed; fallback applied"]
+    assert (line["log_level"], line["plugin_id"], line["hook"]) == (
+        "error",
+        "ledger",
+        "route GET /api/v1/plugins/ledger/balance",
+    )
+    trace = line["traceback"]
+    assert f'File "{__file__}"' in trace and "in balance" in trace and "in _sum_of_entries" in trace
+    assert 'raise ArithmeticError("the ledger does not balance")' in trace
+    assert trace.endswith("ArithmeticError: the ledger does not balance")
+    assert "starlette" not in trace and "pixsim_hooks" not in trace  # the host's frames summarised

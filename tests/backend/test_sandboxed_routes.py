@@ -10,11 +10,13 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from pixsim_hooks.backend import create_app
 from pixsim_hooks.host import Outcome, PluginHost, PluginState, Settings
@@ -243,3 +245,20 @@ async def test_middleware_cannot_run_out_of_process_and_the_plugin_is_refused_at
         assert refused.state is PluginState.QUARANTINED
         assert "provide_middleware" in (refused.reason or "") and "cannot run out of process" in (refused.reason or "")
         assert (await client.get("/worlds")).status_code == 200
+
+
+async def test_a_sandboxed_route_failure_is_logged_with_the_traceback_from_the_plugins_own_process(
+    notebook: httpx.AsyncClient,
+) -> None:
+    with capture_logs() as logs:
+        assert (await notebook.get("/plugins/notebook/fails")).status_code == 502
+    (line,) = [e for e in logs if e["event"] == "plugin call failed; fallback applied"]
+    assert (line["log_level"], line["plugin_id"]) == ("error", "notebook")
+    trace = line["traceback"]
+    plugin_file = str(Path(__file__).with_name("sandboxed_routes.py"))
+    assert f'File "{plugin_file}"' in trace and ", in fails" in trace  # the plugin's file, line and function
+    assert 'raise RuntimeError("the notebook\'s own bug")' in trace
+    assert "RuntimeError: the notebook's own bug" in trace
+    # Then the host's side of it: what the host received, reported as the plugin's error.
+    assert trace.index("RuntimeError: the notebook's own bug") < trace.index("reported to the host as")
+    assert trace.endswith("RemotePluginError: RuntimeError: the notebook's own bug")

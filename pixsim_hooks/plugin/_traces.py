@@ -1,5 +1,8 @@
 """A plugin's failure as its author needs to read it: the plugin's own frames (file, line, code), the host's around them
-summarised, the exception chain kept.
+summarised, the exception chain kept. For an out-of-process plugin, the traceback its own process formatted (this same
+way, there) comes first, then how the host received it.
+
+Used on both sides of the protocol: by the host for its logs, and by the plugin's runner for the error it answers.
 
 Host frames are those of pixsim-hooks itself and of the libraries it calls plugins through (pluggy, wrapt, asyncio,
 the web stack): a plugin author can do nothing with them, and an operator reading a log wants the plugin's line.
@@ -13,7 +16,7 @@ import importlib.util
 import os
 import traceback
 
-__all__ = ["plugin_traceback"]
+__all__ = ["MAX_CHILD_TRACEBACK", "plugin_traceback"]
 
 # Located, not imported: the host does not load the web stack to say where its frames are.
 _HOST_PACKAGES = ("pixsim_hooks", "proxies", "hookspecs", "pluggy", "wrapt", "asyncio", "starlette", "fastapi", "anyio")
@@ -33,6 +36,9 @@ def _dirs() -> tuple[str, ...]:
 _HOST_DIRS = _dirs()
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+_REPORTED = "\nThe above exception, raised in the plugin's own process, was reported to the host as:\n\n"
+MAX_CHILD_TRACEBACK = 20_000
+"""Characters of the traceback an out-of-process plugin sends with an error (the protocol's ``ErrorInfo`` cap)."""
 
 
 def plugin_traceback(exc: BaseException) -> str:
@@ -54,6 +60,9 @@ def plugin_traceback(exc: BaseException) -> str:
             current = None
     parts: list[str] = []
     for failure, joint in reversed(chain):
+        reported = getattr(failure, "child_traceback", None)  # an out-of-process plugin's own, as it sent it
+        if type(reported) is str and reported:
+            parts += [reported[:MAX_CHILD_TRACEBACK].rstrip("\n") + "\n", _REPORTED]
         parts += _one(failure)
         parts.append(joint)
     return "".join(parts).rstrip("\n")
