@@ -195,7 +195,17 @@ class Harness:
         scope = None if world is None else await self._scope(world)
         caller = getattr(self.host.hook, name)
         results: list[Any] = await caller(world=scope, **arguments)
+        await self.settle()
         return results
+
+    async def settle(self) -> None:
+        """Wait until every event queued for an out-of-process plugin was delivered (a remote plugin's events are
+        fire-and-forget: the hook call returns before the plugin has run). :meth:`call_hook` and :meth:`emit` do
+        this; call it after what delivers events on its own (a request through :attr:`client`)."""
+        for info in self.host.plugins():
+            isolated = self.host.isolated(info.id)
+            if isolated is not None:
+                await isolated.drain_events()
 
     async def emit(self, event: object) -> None:
         """Deliver an event (``SessionCreated(...)``, ...) to its hook, scoped to the event's world."""
@@ -213,7 +223,8 @@ class Harness:
         plugin: str | None = None,
     ) -> Any:
         """Evaluate the plugin's condition ``name`` for ``npc`` through the host, as a tick would: its answer, or
-        False when the call failed (then :meth:`failures` says why)."""
+        False when the call failed (then :meth:`failures` says why: out of process, as a ``RemotePluginError``
+        whose message starts with the plugin's own exception type)."""
         view = await self.view(npc, session, state=state, preferences=preferences)
         return await self._extension(ExtensionKind.CONDITION, name, plugin, view, False, params or {}, view)
 
