@@ -9,8 +9,9 @@ wire protocol (``docs/plugin-protocol.md``) and its signatures; and the plugin's
 :func:`serve_plugin`, which serves a plugin over HTTP.
 
 Imports only the plugin wing (and hookspecs, pluggy, pydantic, structlog). The child, the runner and the remote
-server never import the host, FastAPI, telemetry or OpenTelemetry (an import-linter contract). httpx and Starlette
-are imported only where a remote transport or server is made, so a plugin's child process never loads them.
+server never import the host, telemetry or OpenTelemetry, and FastAPI only for a plugin that serves routes
+(``_plugin_routes``; import-linter contracts). httpx and Starlette are imported only where a remote transport or
+server is made, so a plugin's child process never loads them.
 """
 
 from __future__ import annotations

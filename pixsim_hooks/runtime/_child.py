@@ -23,7 +23,7 @@ from typing import Any
 
 from pixsim_hooks.plugin import ProtocolError
 from pixsim_hooks.runtime._protocol import FRAME_HEADER, dumps
-from pixsim_hooks.runtime._runner import ROUTE_HOOKS, PluginRunner
+from pixsim_hooks.runtime._runner import PluginRunner
 
 __all__ = ["SocketChannel", "main"]
 
@@ -126,9 +126,9 @@ def main(argv: list[str]) -> int:
         plugin = getattr(plugin, part)
     channel = SocketChannel(socket.socket(fileno=spec["fd"]), spec["max_bytes"], spec.get("spin_us", 0) * 1000)
     runner = PluginRunner(plugin, channel)
-    if ROUTE_HOOKS.intersection(runner.hooks):
+    if runner.serves_routes:
         # Only a plugin that serves routes loads the web stack (it imported FastAPI for its router anyway).
-        from pixsim_hooks.runtime._routes_child import RouteServer
+        from pixsim_hooks.runtime._plugin_routes import RouteServer
 
         runner.routes = RouteServer()
     try:

@@ -87,7 +87,7 @@ EVENT_ATTEMPTS = 3  # a fire-and-forget event is tried this often (backoff 0.1 s
 
 class Transport(Protocol):
     """How one message reaches the plugin and its one answer comes back. ``restartable``: the process is ours (a
-    sandboxed child), so it is killed and restarted on a broken call, and it may serve routes."""
+    sandboxed child), so it is killed and restarted on a broken call."""
 
     label: str
     restartable: bool
@@ -226,8 +226,7 @@ class IsolatedPlugin:
         reply: Welcome = await self._timed(
             self._expect(Welcome, {"type": "hello", "protocol": PROTOCOL_VERSION}), START_TIMEOUT_S
         )
-        supported = ISOLATED_HOOKS | ROUTE_HOOKS if self.transport.restartable else ISOLATED_HOOKS
-        unsupported = sorted(set(reply.hooks) - supported)
+        unsupported = sorted(set(reply.hooks) - ISOLATED_HOOKS - ROUTE_HOOKS)
         if unsupported:
             raise PluginLoadError(f"plugin {self.label!r}: hooks {unsupported} cannot run out of process")
         self.welcome = reply

@@ -260,6 +260,11 @@ class _PluginServer:
         self.session = secrets.token_hex(16)  # this process's: a restarted server has another
         self.channel = _ThreadChannel(self._deliver_threadsafe)
         self.runner = PluginRunner(plugin, self.channel)  # here, not lazily: a bad manifest fails at startup
+        if self.runner.serves_routes:
+            # Only a plugin that serves routes loads FastAPI (it imported it for its router anyway).
+            from pixsim_hooks.runtime._plugin_routes import RouteServer
+
+            self.runner.routes = RouteServer()
         self.seen = _SeenIds(keep_s=2 * max_skew_s)
         self.delivered = 0  # messages handed to the plugin (tests: refused requests never are)
         self._seq = 0

@@ -57,10 +57,10 @@ __all__ = ["Channel", "ISOLATED_HOOKS", "PluginRunner", "REGISTER_MEMBERS", "ROU
 ISOLATED_HOOKS = frozenset(
     name for module in hookspecs.SPEC_MODULES if module is not hookspecs.routes for name in module.__all__
 )
-"""Hooks every out-of-process plugin may implement (in a sandboxed child or behind HTTP)."""
+"""Hooks (besides the route hooks) every out-of-process plugin may implement, in a sandboxed child or behind HTTP."""
 ROUTE_HOOKS = frozenset({"provide_router", "provide_admin_router"})
-"""Hooks a plugin in a sandboxed child may implement besides: the host forwards each request under its prefix to
-the child (``_routes_child``). Middleware wraps the host's own requests, so it needs the host's process."""
+"""Route hooks an out-of-process plugin may implement too: the host forwards each request under its prefix to the
+plugin's process (``_plugin_routes``). Middleware wraps the host's own requests, so it needs the host's process."""
 
 _ASYNC_MEMBERS = {
     name: {m for m, fn in vars(cls).items() if inspect.iscoroutinefunction(fn)}
@@ -83,7 +83,7 @@ _RAISED: dict[str, type[Exception]] = {
 
 
 class RouteServing(Protocol):
-    """Serves the routers a plugin provides (``_routes_child.RouteServer``, given by the child's entry point)."""
+    """Serves the routers a plugin provides (``_plugin_routes.RouteServer``, given by whoever runs the runner)."""
 
     def mount(self, hook: str, router: Any) -> list[dict[str, Any]]: ...
 
@@ -219,6 +219,7 @@ class PluginRunner:
             self.pm.add_hookspecs(module)
         self.pm.register(plugin, name=self.manifest.id)
         self.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or ())
+        self.serves_routes = bool(ROUTE_HOOKS.intersection(self.hooks))  # then it needs ``routes`` set
         self.channel = channel
         self.client = _Client(channel)
         self.extensions: dict[str, tuple[str, Callable[..., Any]]] = {}

@@ -1,5 +1,5 @@
-"""Route plugins run in a sandboxed child (``ProcessPlugin("tests.backend.sandboxed_routes:<Name>")``); the host
-never imports this module. Each route does one thing the tests look for from outside, over HTTP."""
+"""Route plugins run out of process (``ProcessPlugin("tests.backend.sandboxed_routes:<Name>")``, or served remotely);
+``TrustedNotebook`` also in the host's process. Each route does one thing the tests look for from outside, over HTTP."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Notebook:
 
         @router.get("/whoami")
         async def whoami(ctx: PluginContext = own) -> dict[str, Any]:
-            return {"plugin": ctx.plugin_id, "boot": BOOT}
+            return {"plugin": ctx.plugin_id, "boot": BOOT, "pid": os.getpid()}
 
         @router.get("/worlds/{world_id}/name")
         async def world_name(world_id: int, ctx: PluginContext = own) -> dict[str, Any]:
@@ -112,6 +112,12 @@ class Notebook:
             return {"headers": sorted(request.headers), "cookies": sorted(request.cookies)}
 
         return router
+
+
+class TrustedNotebook(Notebook):
+    """The same routes, vouched for by its author: the host may run it in its process too (every tier)."""
+
+    manifest = {**Notebook.manifest, "trust": "first_party", "isolation": "in_process"}
 
 
 class NotARouter:

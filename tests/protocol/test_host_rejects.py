@@ -410,16 +410,12 @@ async def test_a_welcome_declaring_middleware_is_refused_at_load_on_either_trans
         await isolated(transport).prepare("scripted", [])
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("hook", ["provide_router", "provide_admin_router"])
-async def test_a_remote_declaring_a_router_is_refused_at_load(hook: str) -> None:
-    transport = ScriptedTransport(welcome_declaring(hook, "provide_simulation_defaults"), restartable=False)
-    with pytest.raises(PluginLoadError, match=hook):
-        await isolated(transport).prepare("scripted", [])
-
-
-@pytest.mark.parametrize("hook", ["provide_router", "provide_admin_router"])
-async def test_a_child_declaring_a_router_it_was_not_granted_is_accepted_and_never_asked_for_it(hook: str) -> None:
-    transport = ScriptedTransport(welcome_declaring(hook), ack)
+async def test_a_plugin_declaring_a_router_it_was_not_granted_is_accepted_and_never_asked_for_it(
+    hook: str, kind: str
+) -> None:
+    transport = ScriptedTransport(welcome_declaring(hook), ack, restartable=kind == "process")
     plugin = isolated(transport)
     await plugin.prepare("scripted", [])
     assert plugin.running

@@ -1,6 +1,7 @@
-"""The plugin's side of routes out of process: its routers, served inside its own (sandboxed) process.
+"""The plugin's side of routes out of process: its routers, served inside its own process (a sandboxed child, or a
+remote server).
 
-The child's runner calls the plugin's ``provide_router`` / ``provide_admin_router`` with the plugin's ``ctx`` and
+The runner calls the plugin's ``provide_router`` / ``provide_admin_router`` with the plugin's ``ctx`` and
 hands what they return to a :class:`RouteServer`. The host is told only the shape of each route (path pattern,
 methods) and builds forwarding routes of its own from them, behind its own gates (enabled, admin guard,
 ``{world_id}``); each request it admits arrives here as one ``call`` item and is run through the plugin's router
@@ -11,8 +12,8 @@ What the router raises is not rendered here: an ``HTTPException`` or a validatio
 host renders it as the same problem response an in-process route gets; anything else crosses as the plugin's error
 (a 502 naming the plugin, or a 403 for a denial). The host checks all of it (``_results``) before it is believed.
 
-Imported by the child only for a plugin that implements a route hook: a plugin without routes never loads the web
-stack (an import-linter contract keeps the runner and the protocol free of it).
+Imported (by the child's entry point or the remote server) only for a plugin that implements a route hook: a plugin
+without routes never loads FastAPI (an import-linter contract keeps the runner and the protocol free of it).
 """
 
 from __future__ import annotations
