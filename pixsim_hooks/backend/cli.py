@@ -1,4 +1,4 @@
-"""``pixsim-hooks``: serve the reference backend, seed a demo world, inspect the installed plugins.
+"""``pixsim-hooks``: serve the reference backend, seed a demo world, inspect the installed plugins, scaffold one.
 
 Every command reads its settings from the ``PIXSIM_*`` environment (see the README); the database is
 ``PIXSIM_DATABASE_URL`` (default: ``./pixsim.sqlite3``). Exit codes: 0 done, 1 the command failed (database
@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pixsim_hooks.backend._cli_common import EXIT_CONFIG, fail, load_settings, shown_url
+from pixsim_hooks.backend._cli_new import new_plugin
 from pixsim_hooks.backend._cli_plugins import plugins_app
 from pixsim_hooks.backend._cli_simulate import simulate
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
@@ -45,6 +46,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(plugins_app)
+app.command("new-plugin")(new_plugin)
 
 
 @app.callback()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -71,6 +73,28 @@ def _never_in_process(manifest: PluginManifest) -> bool:
     return manifest.trust is Trust.COMMUNITY or manifest.isolation is not Isolation.IN_PROCESS
 
 
+def _chained_site_directories() -> tuple[str, ...]:
+    """Site-packages directories on this interpreter's path outside its own prefixes.
+
+    The sandbox shows the child its interpreter's prefixes, the plugin's package and pixsim-hooks; the child
+    processes the same site directories as the host, so in a venv whose site-packages chains another's (a ``.pth``
+    running ``site.addsitedir``: a throwaway venv over a development one, as the scaffold test makes) the chained
+    directory must be visible too, or the child finds neither pixsim-hooks nor its dependencies. Elsewhere this is
+    empty: a venv's own site-packages lie within its prefix."""
+    prefixes = {sys.prefix, sys.base_prefix}
+    return tuple(
+        sorted(
+            {
+                entry
+                for entry in sys.path
+                if Path(entry).name in ("site-packages", "dist-packages")
+                and not any(entry.startswith(prefix + os.sep) for prefix in prefixes)
+                and Path(entry).is_dir()
+            }
+        )
+    )
+
+
 class TierPlugins:
     """The plugins under test as one tier runs them: :meth:`wrap` gives what the host is given; :meth:`close`
     stops the remote tier's servers and restores the environment."""
@@ -91,7 +115,7 @@ class TierPlugins:
         if self.tier is Tier.IN_PROCESS:
             return plugin
         if self.tier is Tier.PROCESS:
-            return ProcessPlugin(target_of(plugin))
+            return ProcessPlugin(target_of(plugin), readable=_chained_site_directories())
         manifest = manifest_of(plugin)
         if manifest is None:
             return plugin  # nothing to serve it as: the host quarantines it for its manifest, as in-process
