@@ -51,7 +51,7 @@ def register_behavior(ctx: PluginContext) -> None:
     # requirements.conditions.
     ctx.behavior.register_condition_evaluator("in_the_morning", in_the_morning)
 ''',
-    test='''
+    test="""
 HOUR = 3600
 
 
@@ -61,7 +61,7 @@ async def test_in_the_morning_follows_the_world_clock(pixsim: Harness, hour: int
     session = await pixsim.session(world, world_time=hour * HOUR)
     assert await pixsim.condition("in_the_morning", npc=await pixsim.npc(world), session=session) is expected
     assert pixsim.failures() == ()
-''',
+""",
 )
 
 _EFFECT = _Kind(
@@ -85,7 +85,7 @@ def register_behavior(ctx: PluginContext) -> None:
     # effects.customEffects.
     ctx.behavior.register_effect_handler("give_coins", give_coins)
 ''',
-    test='''
+    test="""
 async def test_give_coins_adds_to_the_sessions_coins(pixsim: Harness) -> None:
     world = await pixsim.world()
     session = await pixsim.session(world, flags={"plugin:$id:coins": 2})
@@ -98,7 +98,7 @@ async def test_a_bad_amount_fails_and_gives_nothing(pixsim: Harness, amount: obj
     world = await pixsim.world()
     assert await pixsim.effect("give_coins", {"amount": amount}, npc=await pixsim.npc(world)) is None
     assert [failure.where for failure in pixsim.failures()] == ["effect:plugin:$id:give_coins"]
-''',
+""",
 )
 
 _SCORING = _Kind(
@@ -118,13 +118,13 @@ def register_behavior(ctx: PluginContext) -> None:
     # scoringConfig.weights is "plugin:$id:likes_leisure").
     ctx.behavior.register_scoring_factor("likes_leisure", likes_leisure)
 ''',
-    test='''
+    test="""
 @pytest.mark.parametrize(("category", "factor"), [("leisure", 2.0), ("work", 1.0)])
 async def test_leisure_scores_twice_as_high(pixsim: Harness, category: str, factor: float) -> None:
     npc = await pixsim.npc(await pixsim.world())
     assert await pixsim.score("likes_leisure", {"id": "activity:x", "category": category}, npc=npc) == factor
     assert pixsim.failures() == ()
-''',
+""",
 )
 
 _EVENT = _Kind(
@@ -138,7 +138,7 @@ async def on_interaction_executed(ctx: PluginContext, event: InteractionExecuted
     count = await ctx.session.get_flag(event.session_id, "interactions", 0)
     await ctx.session.set_flag(event.session_id, "interactions", count + 1)
 ''',
-    test='''
+    test="""
 async def test_each_interaction_is_counted_in_the_session(pixsim: Harness) -> None:
     world = await pixsim.world()
     npc, session = await pixsim.npc(world), await pixsim.session(world)
@@ -152,14 +152,14 @@ async def test_a_world_that_does_not_enable_the_plugin_is_left_alone(pixsim: Har
     npc, session = await pixsim.npc(world), await pixsim.session(world)
     await pixsim.emit(InteractionExecuted(world.id, session.id, npc.id, "talk"))
     assert await pixsim.flag(session, "interactions") is None
-''',
+""",
 )
 
 _ROUTE = _Kind(
     permissions=("routes:register",),
     summary="an HTTP route, GET /api/v1/plugins/$id/hello",
     imports="from fastapi import APIRouter\nfrom pixsim_hooks import PluginContext, PluginManifest, Trust, hookimpl",
-    body='''
+    body="""
 async def hello() -> dict[str, str]:
     return {"hello": "world", "plugin": "$id"}
 
@@ -170,13 +170,13 @@ def provide_router(ctx: PluginContext) -> APIRouter:
     router = APIRouter()
     router.add_api_route("/hello", hello, methods=["GET"])
     return router
-''',
-    test='''
+""",
+    test="""
 async def test_hello_answers_under_the_plugins_prefix(pixsim: Harness) -> None:
     response = await pixsim.client.get(pixsim.url("/hello"))
     assert response.status_code == 200
     assert response.json() == {"hello": "world", "plugin": "$id"}
-''',
+""",
 )
 
 KINDS = {"condition": _CONDITION, "effect": _EFFECT, "scoring": _SCORING, "event": _EVENT, "route": _ROUTE}
@@ -191,7 +191,7 @@ _TEST_IMPORTS = {
 _TEST_MARK = {
     # Routes run in the host's process or are forwarded to the plugin's sandboxed child; a plugin behind HTTP
     # (remote) serves hooks and extensions, not routes.
-    "route": '\n# Routes run in the host\'s process or, forwarded, in a sandboxed child; a remote plugin serves none.\n'
+    "route": "\n# Routes run in the host's process or, forwarded, in a sandboxed child; a remote plugin serves none.\n"
     'pytestmark = pytest.mark.pixsim_tiers("in_process", "process")\n',
 }
 
