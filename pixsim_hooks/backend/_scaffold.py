@@ -186,14 +186,9 @@ _TEST_IMPORTS = {
     "effect": "import pytest\nfrom pixsim_hooks.testing import Harness",
     "scoring": "import pytest\nfrom pixsim_hooks.testing import Harness",
     "event": "from pixsim_hooks import InteractionExecuted\nfrom pixsim_hooks.testing import Harness",
-    "route": "import pytest\nfrom pixsim_hooks.testing import Harness",
+    "route": "from pixsim_hooks.testing import Harness",
 }
-_TEST_MARK = {
-    # Routes run in the host's process or are forwarded to the plugin's sandboxed child; a plugin behind HTTP
-    # (remote) serves hooks and extensions, not routes.
-    "route": "\n# Routes run in the host's process or, forwarded, in a sandboxed child; a remote plugin serves none.\n"
-    'pytestmark = pytest.mark.pixsim_tiers("in_process", "process")\n',
-}
+_TEST_MARK: dict[str, str] = {}  # a kind whose tests cannot run in every tier would restrict them here
 
 # -- the files ----------------------------------------------------------------------------------------------------
 _MODULE = Template('''"""$title: $summary.
