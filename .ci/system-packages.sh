@@ -4,7 +4,7 @@
 #
 #   .ci/system-packages.sh run    bubblewrap: the sandbox of out-of-process plugins (the demo's `gossip` runs in one)
 #   .ci/system-packages.sh test   run's, plus Node.js (the JavaScript plugin test), Chromium and chromedriver (the
-#                                 admin page's browser test)
+#                                 admin page's browser test) and redis-server (the deployment tests start their own)
 #   .ci/system-packages.sh ci     test's, plus PostgreSQL (CI runs the store and API tests on it a second time)
 #   .ci/system-packages.sh check PURPOSE   exit 0 when nothing is missing, 1 (and name it) otherwise; installs nothing
 #
@@ -22,7 +22,7 @@ usage() {
 needs() {
     case "$1" in
         run) echo "bwrap:bubblewrap" ;;
-        test) needs run; echo "node:nodejs /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver" ;;
+        test) needs run; echo "node:nodejs /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver redis-server:redis-server" ;;
         ci) needs test; echo "/usr/lib/postgresql/*/bin/initdb:postgresql" ;;
         *) usage ;;
     esac

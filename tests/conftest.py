@@ -24,6 +24,7 @@ import pytest
 from pixsim_hooks.host import PluginHost, Settings, create_host
 from pixsim_hooks.plugin import Storage
 from tests import processes
+from tests.redis_server import redis_server
 
 INSTALL = ".ci/system-packages.sh test (what `make test` runs first)"
 
@@ -38,6 +39,7 @@ NEEDS: dict[str, tuple[Callable[[], bool], str]] = {
     "bubblewrap": (_bubblewrap, "bubblewrap"),
     "node": (lambda: shutil.which("node") is not None, "nodejs"),
     "chromium": (lambda: Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists(), "chromium"),
+    "redis-server": (lambda: shutil.which("redis-server") is not None, "redis-server"),
 }
 
 
@@ -126,3 +128,15 @@ async def storage(tmp_path: Any) -> AsyncIterator[Any]:
     await create_schema(engine)
     yield SqlStorage(create_sessionmaker(engine))
     await engine.dispose()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server of this test's own, on a free loopback port (``tests/redis_server.py``); its URL."""
+    why = missing("redis-server")
+    if why is not None:
+        pytest.fail(why, pytrace=False)
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    with redis_server(directory) as server:
+        yield server.url

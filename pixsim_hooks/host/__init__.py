@@ -4,7 +4,9 @@
 before any plugin code runs, which may load and how (allow/deny/trust, dependencies); it loads them, builds each
 one's context, keeps their states and quarantines, and dispatches hooks and behavior extensions on one isolated
 path (``host.hook.<name>``, ``host.call_extension``) with world scoping, circuit breakers, deadlines, health and
-tracing. :class:`Settings` are the ``PIXSIM_*`` settings of the host and the reference backend.
+tracing. :class:`Settings` are the ``PIXSIM_*`` settings of the host and the reference backend. A
+:class:`ControlPlane` shares the operator's word on each plugin (enabled, disabled, quarantined) with the other
+processes of a deployment (:class:`LocalControlPlane` for one process; Redis with ``PIXSIM_REDIS_URL``).
 
 Imports the plugin, runtime and telemetry wings (and pluggy, the OpenTelemetry API); never FastAPI or the backend.
 """
@@ -12,9 +14,10 @@ Imports the plugin, runtime and telemetry wings (and pluggy, the OpenTelemetry A
 from __future__ import annotations
 
 from pixsim_hooks.host._breaker import Breakers, BreakerState, BreakerView
+from pixsim_hooks.host._control import ControlPlane, Deployment, LocalControlPlane, ReplicaView, SharedWord
 from pixsim_hooks.host._dispatch import HookCaller, HookRelay
 from pixsim_hooks.host._health import FailureRecord, HealthBook, HealthView, Outcome, PluginHealth
-from pixsim_hooks.host._host import PluginHost, PluginInfo, PluginState, create_host
+from pixsim_hooks.host._host import PluginHost, PluginInfo, PluginState, control_plane, create_host
 from pixsim_hooks.host._loading import ENTRY_POINT_GROUP, ISOLATED_ENTRY_POINT_GROUP, policy_refusal
 from pixsim_hooks.host._reference import plugin_reference
 from pixsim_hooks.host._settings import Settings
@@ -24,6 +27,8 @@ __all__ = [
     "BreakerState",
     "BreakerView",
     "Breakers",
+    "ControlPlane",
+    "Deployment",
     "ENTRY_POINT_GROUP",
     "FailureRecord",
     "HealthBook",
@@ -31,13 +36,17 @@ __all__ = [
     "HookCaller",
     "HookRelay",
     "ISOLATED_ENTRY_POINT_GROUP",
+    "LocalControlPlane",
     "Outcome",
     "PluginHealth",
     "PluginHost",
     "PluginInfo",
     "PluginState",
+    "ReplicaView",
     "Settings",
+    "SharedWord",
     "WorldScope",
+    "control_plane",
     "create_host",
     "enabled_plugins_from_meta",
     "plugin_reference",

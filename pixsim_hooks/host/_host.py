@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
+import socket
 import traceback
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ import structlog
 import hookspecs
 from hookspecs import PROJECT_NAME, contract_of
 from pixsim_hooks.host._breaker import Breakers
+from pixsim_hooks.host._control import ControlPlane, LocalControlPlane, SharedWord
 from pixsim_hooks.host._dispatch import Dispatcher, HookCaller, HookRelay, outcome_of
 from pixsim_hooks.host._health import HealthBook, Outcome
 from pixsim_hooks.host._loading import (
@@ -116,13 +119,29 @@ def create_host(
     entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    control: ControlPlane | None = None,
 ) -> PluginHost:
     """Build a host. ``plugins`` are registered explicitly; ``entry_points`` default to the installed
-    ``pixsim_hooks.plugins`` group (pass ``[]`` for none). Call ``await host.load()`` next."""
+    ``pixsim_hooks.plugins`` group (pass ``[]`` for none). Call ``await host.load()`` next.
+
+    ``control`` is how the operator's word on each plugin reaches the other processes of the deployment: by default
+    Redis when ``settings.redis_url`` is set, else nobody (one process)."""
     settings = settings or Settings()
+    control = control or control_plane(settings)
     return PluginHost(
-        settings, storage or UnattachedStorage(), list(plugins), entry_points, tracer_provider, meter_provider
+        settings, storage or UnattachedStorage(), list(plugins), entry_points, tracer_provider, meter_provider, control
     )
+
+
+def control_plane(settings: Settings) -> ControlPlane:
+    """The control plane ``settings`` ask for: Redis with ``redis_url``, else this process alone."""
+    replica = settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
+    if settings.redis_url is None:
+        return LocalControlPlane(replica)
+    # Imported here: redis-py is an optional dependency, needed only by a deployment of several processes.
+    from pixsim_hooks.host._redis_control import RedisControlPlane
+
+    return RedisControlPlane(settings.redis_url, replica=replica, reconcile_s=settings.control_reconcile_s)
 
 
 class PluginHost:
@@ -136,8 +155,11 @@ class PluginHost:
         entry_points: Iterable[importlib.metadata.EntryPoint] | None,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        control: ControlPlane | None = None,
     ) -> None:
         self.settings = settings
+        self.control: ControlPlane = control or LocalControlPlane(f"{socket.gethostname()}:{os.getpid()}")
+        self._joined = False  # the control plane started: quarantines from here on are the deployment's
         self.telemetry = Telemetry(
             tracing=settings.tracing,
             tracer_provider=tracer_provider,
@@ -245,6 +267,8 @@ class PluginHost:
             self._order.append(pid)
             await self._load_one(accepted[pid])
         self.pm.check_pending()  # every impl still registered matches a hookspec
+        await self.control.start(self._apply_shared, self._states)  # the deployment's words win over the defaults
+        self._joined = True
 
     def _refusal(self, candidate: Candidate, accepted: dict[str, Candidate], runs: Isolation | None) -> str | None:
         if candidate.error is not None:
@@ -354,7 +378,7 @@ class PluginHost:
             self._entries[pid].state = PluginState.ENABLED
             self._changed()
 
-    def _quarantine(self, pid: str, reason: str, failure: BaseException | None = None) -> None:
+    def _quarantine(self, pid: str, reason: str, failure: BaseException | None = None, *, share: bool = True) -> None:
         entry = self._entries[pid]
         entry.state, entry.reason = PluginState.QUARANTINED, reason
         if self.pm.get_plugin(pid) is not None:
@@ -368,10 +392,49 @@ class PluginHost:
             task = asyncio.get_running_loop().create_task(isolated.stop())
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        if share and self._joined:  # at run time (a crash loop, a failing lifecycle hook): the deployment's word
+            word = SharedWord("quarantined", reason, by=self.control.replica)
+            task = asyncio.get_running_loop().create_task(self._publish(pid, word))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _publish(self, pid: str, word: SharedWord) -> None:
+        await self.control.publish(pid, word)
 
     async def enable(self, plugin_id: str) -> PluginInfo:
-        """Enable a plugin globally and close its circuit breakers. A quarantined plugin is loaded again from
-        scratch (it may fail again)."""
+        """Enable a plugin globally, in every process of the deployment, and close its circuit breakers. A
+        quarantined plugin is loaded again from scratch (it may fail again)."""
+        info = await self._enable_here(plugin_id)
+        if info.state is PluginState.ENABLED:  # else it failed again: its quarantine is the word (_quarantine)
+            await self.control.publish(plugin_id, SharedWord("enabled", by=self.control.replica))
+        return info
+
+    async def disable(self, plugin_id: str) -> PluginInfo:
+        """Disable a plugin globally, in every process of the deployment: it leaves every dispatch at once;
+        ``on_disable`` runs after."""
+        info = await self._disable_here(plugin_id)
+        await self.control.publish(plugin_id, SharedWord("disabled", by=self.control.replica))
+        return info
+
+    async def _apply_shared(self, plugin_id: str, word: SharedWord) -> None:
+        """Make a word another process published hold here (never published again from here)."""
+        entry = self._entries.get(plugin_id)
+        if entry is None:
+            return  # not installed in this process: nothing to do
+        try:
+            if word.state == "disabled":
+                await self._disable_here(plugin_id)
+            elif word.state == "enabled" and entry.state is not PluginState.ENABLED:
+                await self._enable_here(plugin_id)
+            elif word.state == "quarantined" and entry.state is not PluginState.QUARANTINED:
+                self._quarantine(plugin_id, f"quarantined in {word.by}: {word.reason}", share=False)
+        except PluginLoadError as exc:  # it cannot be loaded here (refused at load): this process keeps its refusal
+            _log.warning("shared plugin word not applied here", plugin_id=plugin_id, word=word.state, error=str(exc))
+
+    def _states(self) -> dict[str, str]:
+        return {pid: entry.state.value for pid, entry in self._entries.items()}
+
+    async def _enable_here(self, plugin_id: str) -> PluginInfo:
         entry = self._entry(plugin_id)
         self._audit_manifest(plugin_id, entry)
         self.breakers.reset(plugin_id)  # the operator's word: every world gets the plugin back at once
@@ -383,8 +446,7 @@ class PluginHost:
             await self._enable(plugin_id)
         return self.plugin(plugin_id)
 
-    async def disable(self, plugin_id: str) -> PluginInfo:
-        """Disable a plugin globally: it leaves every dispatch at once; ``on_disable`` runs after."""
+    async def _disable_here(self, plugin_id: str) -> PluginInfo:
         entry = self._entry(plugin_id)
         self._audit_manifest(plugin_id, entry)
         if entry.state is PluginState.ENABLED:
@@ -394,14 +456,17 @@ class PluginHost:
         return self.plugin(plugin_id)
 
     async def shutdown(self) -> None:
-        """Disable every plugin (``on_disable`` runs) and stop every plugin process."""
+        """Disable every plugin here (``on_disable`` runs), stop every plugin process and leave the deployment."""
+        joined, self._joined = self._joined, False  # from here on nothing this process does is the deployment's word
         for pid in reversed(self._order):
             if self._entries[pid].state is PluginState.ENABLED:
-                await self.disable(pid)
+                await self._disable_here(pid)  # this process stopping is no word on the plugin for the others
         for isolated in self._isolated.values():
             await isolated.stop()
-        if self._background:
+        if self._background:  # a quarantine's word still being published among them: it goes out before we leave
             await asyncio.gather(*self._background, return_exceptions=True)
+        if joined:
+            await self.control.close()
 
     def runs_as(self, plugin_id: str) -> str:
         """How a plugin runs: ``in_process``, ``process (<sandbox>)`` or ``remote (<endpoint>)`` (for operators)."""

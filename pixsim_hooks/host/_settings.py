@@ -62,6 +62,22 @@ class Settings(BaseSettings):
         description="Serve GET /metrics for a Prometheus scrape, beside any exporter (extra pixsim-hooks[prometheus]).",
     )
     health_window_s: float = Field(default=60.0, gt=0, description="Sliding window of plugin error rates.")
+    # -- deployment (several processes)
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis (redis://host:6379/0): every process of the deployment shares the operator's word on each "
+        "plugin and the admin sessions through it (extra pixsim-hooks[redis]). Unset: one process, nothing shared.",
+    )
+    replica_id: str | None = Field(
+        default=None, max_length=200, description="This process's name in the deployment (default: host name and pid)."
+    )
+    control_reconcile_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often a process re-reads the shared plugin words and reports itself (a missed message is "
+        "caught up by then).",
+    )
     breaker_threshold: int = Field(default=5, ge=1, description="Failures in the window that open a plugin's breaker.")
     breaker_window_s: float = Field(default=60.0, gt=0, description="Window the breaker counts failures in.")
     breaker_cooldown_s: float = Field(default=30.0, gt=0, description="Open time before a breaker half-opens.")

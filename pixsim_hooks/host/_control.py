@@ -1,0 +1,130 @@
+"""The operator's word on each plugin, shared by every process of a deployment (design decision 11).
+
+A deployment is one or more processes (``serve --workers``, replicas behind a load balancer) over one database. The
+operator disables, enables or a process quarantines a plugin in one of them; the word must hold in all. A
+:class:`ControlPlane` carries it: :meth:`~ControlPlane.publish` records the word where every process reads it and
+tells them; each process applies what it is told to its own host (``apply``), so the hot path never asks anyone: a
+hook call reads only the local state, which the control plane keeps current.
+
+:class:`LocalControlPlane` is the one-process default: nothing to share, the host's own state is the deployment's.
+With ``PIXSIM_REDIS_URL`` the host uses ``_redis_control.RedisControlPlane`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = ["ControlPlane", "Deployment", "LocalControlPlane", "ReplicaView", "SharedWord", "Word"]
+
+Word = Literal["enabled", "disabled", "quarantined"]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedWord:
+    """What holds for one plugin across the deployment: the state the operator (or a quarantine) set, why, by which
+    process and when (wall time)."""
+
+    state: Word
+    reason: str | None = None
+    by: str = ""
+    at: float = field(default_factory=time.time)
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: str) -> SharedWord | None:
+        """The word stored as ``raw``, or None when it is not one (written by something else: ignored)."""
+        try:
+            data = json.loads(raw)
+            word = cls(str(data["state"]), data.get("reason"), str(data.get("by", "")), float(data.get("at", 0.0)))  # type: ignore[arg-type]
+        except (ValueError, TypeError, KeyError):
+            return None
+        return word if word.state in ("enabled", "disabled", "quarantined") else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaView:
+    """One process of the deployment as it last reported itself: its plugins' states, whether it reaches the shared
+    store, and when it said so (wall time)."""
+
+    replica: str
+    plugins: dict[str, str]
+    connected: bool
+    seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """The deployment as this process sees it (``GET /api/v1/admin/deployment``)."""
+
+    shared: bool  # False: one process, nothing is shared
+    replica: str
+    connected: bool
+    last_error: str | None
+    words: dict[str, SharedWord]
+    replicas: tuple[ReplicaView, ...]
+
+
+Apply = Callable[[str, SharedWord], Awaitable[None]]
+"""Makes one shared word hold in this process (the host's: never publishes again)."""
+Report = Callable[[], dict[str, str]]
+"""This process's plugins' states, for its replica view."""
+
+
+class ControlPlane(Protocol):
+    """Where a deployment's plugin words live and how each process learns of them."""
+
+    replica: str
+
+    async def start(self, apply: Apply, report: Report) -> None:
+        """Join: apply the words already recorded (a new process starts with the deployment's state), then keep
+        applying each new one as it comes. Does not fail when the shared store is unreachable: the process serves on
+        with what it knows and catches up when the store is back."""
+
+    async def publish(self, plugin_id: str, word: SharedWord) -> bool:
+        """Record ``word`` for every process and tell them; False when it could not be shared yet (it is kept and
+        shared once the store is reachable again)."""
+
+    async def deployment(self) -> Deployment:
+        """The shared words and every process's last report."""
+
+    async def close(self) -> None:
+        """Leave (this process's report is withdrawn)."""
+
+
+class LocalControlPlane:
+    """One process: its own state is the deployment's; nothing is published or received."""
+
+    def __init__(self, replica: str) -> None:
+        self.replica = replica
+        self._report: Report = dict
+        self._words: dict[str, SharedWord] = {}
+
+    async def start(self, apply: Apply, report: Report) -> None:
+        self._report = report
+
+    async def publish(self, plugin_id: str, word: SharedWord) -> bool:
+        self._words[plugin_id] = word
+        return True
+
+    async def deployment(self) -> Deployment:
+        view = ReplicaView(self.replica, self._report(), True, time.time())
+        return Deployment(False, self.replica, True, None, dict(self._words), (view,))
+
+    async def close(self) -> None:
+        return None
+
+
+def replica_view(raw: str) -> ReplicaView | None:
+    """A replica's stored report, or None when it is not one."""
+    try:
+        data: dict[str, Any] = json.loads(raw)
+        plugins = {str(k): str(v) for k, v in dict(data["plugins"]).items()}
+        return ReplicaView(str(data["replica"]), plugins, bool(data["connected"]), float(data["seen_at"]))
+    except (ValueError, TypeError, KeyError):
+        return None

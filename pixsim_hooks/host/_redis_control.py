@@ -1,0 +1,204 @@
+"""The control plane on Redis (``PIXSIM_REDIS_URL``): one hash of plugin words, one pub/sub channel, one hash of
+replica reports.
+
+- ``<prefix>:plugins`` — plugin id → :class:`~pixsim_hooks.host._control.SharedWord` (JSON). Last write wins.
+- ``<prefix>:control`` — a channel; each message names a plugin whose word changed. A message only says *look*:
+  the process reads the word from the hash, so a message lost, duplicated or out of order changes nothing.
+- ``<prefix>:replicas`` — replica id → its last report (its plugins' states, whether it reaches Redis, when).
+
+A word is written and announced in one ``MULTI``. Each process also reads the whole hash every ``reconcile_s``
+seconds (a message missed while it was disconnected is caught up then, and at once on reconnect) and reports
+itself. Redis unreachable: the process keeps serving with its last known words, says so (``connected``, the log),
+keeps the words it could not publish and publishes them when Redis is back.
+
+Imported only when ``PIXSIM_REDIS_URL`` is set: redis-py is an optional dependency (``pixsim-hooks[redis]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from pixsim_hooks.host._control import Apply, Deployment, Report, SharedWord, replica_view
+
+__all__ = ["RedisControlPlane"]
+
+_log = structlog.get_logger("pixsim_hooks.control")
+_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+MAX_BACKOFF_S = 5.0
+CLOSE_TIMEOUT_S = 5.0
+
+
+class RedisControlPlane:
+    """A deployment's plugin words on Redis (see the module docstring)."""
+
+    def __init__(self, url: str, *, replica: str, reconcile_s: float = 5.0, prefix: str = "pixsim:v1") -> None:
+        self.replica = replica
+        self.reconcile_s = reconcile_s
+        self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0)
+        self._words_key, self._channel, self._replicas_key = (
+            f"{prefix}:plugins",
+            f"{prefix}:control",
+            f"{prefix}:replicas",
+        )
+        self._apply: Apply | None = None
+        self._report: Report = dict
+        self._seen: dict[str, str] = {}  # plugin id -> the raw word last applied here
+        self._pending: dict[str, SharedWord] = {}  # words published here while Redis was unreachable
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.connected = False
+        self.last_error: str | None = None
+
+    # -- joining and leaving ------------------------------------------------------------------------------------------
+    async def start(self, apply: Apply, report: Report) -> None:
+        self._apply, self._report = apply, report
+        try:
+            await self._reconcile()  # before serving: a new process starts with the deployment's words
+            await self._heartbeat()
+            self._mark(True)
+        except _FAILURES as exc:
+            self._mark(False, exc)
+        self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            # Bounded: redis-py can turn a cancellation that meets one of its own timeouts into a TimeoutError,
+            # which the loop takes for Redis being away; the flag ends the loop then, and this wait is the backstop.
+            await asyncio.wait({self._task}, timeout=CLOSE_TIMEOUT_S)
+        with contextlib.suppress(*_FAILURES):
+            await self._redis.hdel(self._replicas_key, self.replica)
+        await self._redis.aclose()
+
+    # -- publishing ---------------------------------------------------------------------------------------------------
+    async def publish(self, plugin_id: str, word: SharedWord) -> bool:
+        try:
+            await self._write(plugin_id, word)
+        except _FAILURES as exc:
+            self._pending[plugin_id] = word  # the latest word per plugin: an older one would be overtaken anyway
+            self._mark(False, exc)
+            return False
+        self._seen[plugin_id] = word.dumps()  # in force here already: hearing it back applies nothing
+        await self._report_quietly()
+        return True
+
+    async def _write(self, plugin_id: str, word: SharedWord) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._words_key, plugin_id, word.dumps())
+            pipe.publish(self._channel, json.dumps({"plugin": plugin_id, "by": self.replica}))
+            await pipe.execute()
+
+    async def _flush_pending(self) -> None:
+        while self._pending:
+            plugin_id, word = next(iter(self._pending.items()))
+            await self._write(plugin_id, word)
+            self._seen[plugin_id] = word.dumps()
+            del self._pending[plugin_id]
+
+    # -- listening ------------------------------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while not self._closing:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    await self._flush_pending()
+                    await self._reconcile()  # what was said while this process was not listening
+                    await self._heartbeat()
+                    self._mark(True)
+                    backoff = 0.1
+                    await self._follow(pubsub)
+            except _FAILURES as exc:
+                if self._closing:
+                    return
+                self._mark(False, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+
+    async def _follow(self, pubsub: aioredis.client.PubSub) -> None:
+        due = time.monotonic() + self.reconcile_s
+        while not self._closing:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.0, due - time.monotonic()))
+            if message is not None and message.get("type") == "message":
+                plugin_id = _named_plugin(message.get("data"))
+                if plugin_id is not None:
+                    await self._look(plugin_id)
+            if time.monotonic() >= due:
+                await self._reconcile()
+                await self._heartbeat()
+                due = time.monotonic() + self.reconcile_s
+
+    async def _look(self, plugin_id: str) -> None:
+        raw = await self._redis.hget(self._words_key, plugin_id)
+        if raw is not None:
+            await self._take(plugin_id, _text(raw))
+
+    async def _reconcile(self) -> None:
+        for plugin_id, raw in (await self._redis.hgetall(self._words_key)).items():
+            await self._take(_text(plugin_id), _text(raw))
+
+    async def _take(self, plugin_id: str, raw: str) -> None:
+        if self._seen.get(plugin_id) == raw or plugin_id in self._pending:  # applied already, or ours is newer
+            return
+        word = SharedWord.loads(raw)
+        if word is None or self._apply is None:
+            return
+        self._seen[plugin_id] = raw
+        await self._apply(plugin_id, word)
+        await self._report_quietly()  # the deployment sees this process's new view at once
+
+    async def _report_quietly(self) -> None:
+        with contextlib.suppress(*_FAILURES):  # the next heartbeat says it, if this one cannot
+            await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
+        report = {"replica": self.replica, "plugins": self._report(), "connected": True, "seen_at": time.time()}
+        await self._redis.hset(self._replicas_key, self.replica, json.dumps(report, separators=(",", ":")))
+
+    def _mark(self, connected: bool, exc: BaseException | None = None) -> None:
+        if connected and not self.connected:
+            _log.info("control plane connected", replica=self.replica, caught_up=True)
+        elif not connected and (self.connected or self.last_error is None):
+            _log.warning(
+                "control plane unreachable; serving with the last known plugin states",
+                replica=self.replica,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        self.connected = connected
+        self.last_error = None if connected else f"{type(exc).__name__}: {exc}"
+
+    # -- the deployment ---------------------------------------------------------------------------------------------
+    async def deployment(self) -> Deployment:
+        raw_words: dict[str, str]
+        raw_replicas: list[str]
+        try:
+            raw_words = {_text(k): _text(v) for k, v in (await self._redis.hgetall(self._words_key)).items()}
+            raw_replicas = [_text(v) for v in (await self._redis.hgetall(self._replicas_key)).values()]
+        except _FAILURES as exc:
+            self._mark(False, exc)
+            raw_words, raw_replicas = dict(self._seen), []  # what this process last applied
+        words = {pid: word for pid, raw in raw_words.items() if (word := SharedWord.loads(raw)) is not None}
+        views = (view for raw in raw_replicas if (view := replica_view(raw)) is not None)
+        replicas = tuple(sorted(views, key=lambda view: view.replica))
+        return Deployment(True, self.replica, self.connected, self.last_error, words, replicas)
+
+
+def _named_plugin(data: object) -> str | None:
+    try:
+        plugin_id = json.loads(str(data))["plugin"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return plugin_id if isinstance(plugin_id, str) else None
+
+
+def _text(value: bytes | str) -> str:
+    """What redis-py hands back, as text (the client decodes responses; its types allow bytes)."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,202 @@
+"""The operator's word on a plugin holds in every process of a deployment (issue 13): hosts sharing one real
+redis-server, each with its own plugins, agree on enabled / disabled / quarantined.
+
+The hosts here live in one pytest process but share nothing but Redis (each its own replica id, its own plugin
+objects); ``tests/backend/test_deployment.py`` does the same with server processes. Waits are on the state itself,
+with generous bounds; how fast a word travels is a figure of ``make bench``, not asserted here. The reconcile period
+is an hour unless a test says otherwise, so only the pub/sub message can carry a word in time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from pixsim_hooks import hookimpl
+from pixsim_hooks.host import PluginHost, PluginState, Settings, SharedWord, create_host
+from tests.host.plugins import manifest
+from tests.redis_server import RedisServer
+
+BOUND_S = 10.0  # far above what a word takes (milliseconds); only a word that never arrives reaches it
+HOUR = 3600.0
+
+
+class Notes:
+    """A plugin with a lifecycle the tests can count."""
+
+    def __init__(self) -> None:
+        self.manifest = manifest("notes", "event:subscribe")
+        self.disabled = 0
+
+    @hookimpl
+    def on_disable(self, ctx: Any) -> None:
+        self.disabled += 1
+
+
+class Crashy:
+    def __init__(self) -> None:
+        self.manifest = manifest("crashy")
+        self.fail = False
+
+    @hookimpl
+    def on_enable(self, ctx: Any) -> None:
+        if self.fail:
+            raise RuntimeError("cannot start today")
+
+
+MakeHost = Callable[..., Awaitable[PluginHost]]
+
+
+@pytest.fixture
+async def make_host(redis_url: str) -> AsyncIterator[MakeHost]:
+    """``await make_host("a", Notes())``: a loaded host named ``a`` in the deployment on ``redis_url``."""
+    hosts: list[PluginHost] = []
+
+    async def make(replica: str, *plugins: object, url: str | None = None, reconcile_s: float = HOUR) -> PluginHost:
+        settings = Settings(redis_url=url or redis_url, replica_id=replica, control_reconcile_s=reconcile_s)
+        host = create_host(settings, plugins=plugins, entry_points=[])
+        await host.load()
+        hosts.append(host)
+        return host
+
+    yield make
+    for host in hosts:
+        await host.shutdown()
+
+
+async def until(check: Callable[[], bool]) -> bool:
+    """Wait for ``check`` to hold (a loop turn at a time, bounded); whether it did."""
+    end = time.monotonic() + BOUND_S
+    while not check():
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def state(host: PluginHost, plugin_id: str = "notes") -> PluginState:
+    return host.plugin(plugin_id).state
+
+
+async def test_disabling_in_one_process_disables_in_the_others_and_runs_their_on_disable(make_host: MakeHost) -> None:
+    mine, others = Notes(), [Notes(), Notes()]
+    a = await make_host("a", mine)
+    b, c = [await make_host(name, notes) for name, notes in zip("bc", others, strict=True)]
+    await a.disable("notes")
+    assert await until(lambda: state(b) is PluginState.DISABLED and state(c) is PluginState.DISABLED)
+    assert [n.disabled for n in (mine, *others)] == [1, 1, 1]  # each process ran its own on_disable, once
+    await c.enable("notes")
+    assert await until(lambda: state(a) is PluginState.ENABLED and state(b) is PluginState.ENABLED)
+
+
+async def test_a_process_that_joins_later_starts_with_the_deployments_word(make_host: MakeHost) -> None:
+    a = await make_host("a", Notes())
+    await a.disable("notes")
+    late = await make_host("late", Notes())
+    assert state(late) is PluginState.DISABLED  # applied before load() returned: it never served it enabled
+
+
+async def test_a_word_written_without_a_message_is_caught_up_by_the_reconcile(
+    make_host: MakeHost, redis_url: str
+) -> None:
+    b = await make_host("b", Notes(), reconcile_s=0.2)
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    await client.hset("pixsim:v1:plugins", "notes", SharedWord("disabled", by="elsewhere").dumps())  # no publish
+    await client.aclose()
+    assert await until(lambda: state(b) is PluginState.DISABLED)
+
+
+async def test_a_quarantine_at_run_time_holds_everywhere_with_its_reason(make_host: MakeHost) -> None:
+    failing, other = Crashy(), Crashy()
+    a = await make_host("a", failing)
+    b = await make_host("b", other)
+    await a.disable("crashy")
+    assert await until(lambda: state(b, "crashy") is PluginState.DISABLED)
+    failing.fail = True
+    await a.enable("crashy")  # its on_enable fails here: quarantined in a
+    assert state(a, "crashy") is PluginState.QUARANTINED
+    assert await until(lambda: state(b, "crashy") is PluginState.QUARANTINED)
+    reason = b.plugin("crashy").reason or ""
+    assert reason.startswith("quarantined in a: ") and "on_enable" in reason
+
+
+async def test_a_load_time_refusal_stays_in_its_own_process(make_host: MakeHost) -> None:
+    class Broken(Notes):
+        @hookimpl
+        def on_load(self, ctx: Any) -> None:
+            raise RuntimeError("a dependency only this machine lacks")
+
+    a = await make_host("a", Broken())
+    b = await make_host("b", Notes())
+    assert state(a) is PluginState.QUARANTINED
+    deployment = await b.control.deployment()
+    assert "notes" not in deployment.words and state(b) is PluginState.ENABLED
+
+
+async def test_the_deployment_lists_every_process_and_its_view(make_host: MakeHost) -> None:
+    a = await make_host("a", Notes())
+    await make_host("b", Notes())
+    await a.disable("notes")
+    seen = await a.control.deployment()
+    assert seen.shared and seen.connected and seen.replica == "a"
+    assert (seen.words["notes"].state, seen.words["notes"].by) == ("disabled", "a")
+
+    async def both_disabled() -> bool:
+        views = {r.replica: r.plugins for r in (await a.control.deployment()).replicas}
+        return views == {"a": {"notes": "disabled"}, "b": {"notes": "disabled"}}
+
+    end = time.monotonic() + BOUND_S
+    while not await both_disabled():
+        assert time.monotonic() < end, "the replicas' views never showed the word"
+        await asyncio.sleep(0.01)
+
+
+async def test_with_redis_gone_each_process_serves_on_and_catches_up_when_it_is_back(
+    make_host: MakeHost, tmp_path: Path
+) -> None:
+    directory = tmp_path / "own-redis"
+    directory.mkdir()
+    server = RedisServer(directory)
+    try:
+        a = await make_host("a", Notes(), url=server.url)
+        b = await make_host("b", Notes(), url=server.url)
+        server.stop()
+        await a.disable("notes")  # the operator's word is in force here at once, and kept to be shared
+        assert state(a) is PluginState.DISABLED and state(b) is PluginState.ENABLED
+        assert await until(lambda: not getattr(b.control, "connected", True))  # b says it lost Redis
+        assert (await a.control.deployment()).connected is False
+        server = RedisServer(directory, port=server.port)
+        assert await until(lambda: state(b) is PluginState.DISABLED)  # a published its word once Redis was back
+        assert await until(lambda: getattr(b.control, "connected", False))
+    finally:
+        server.stop()
+
+
+async def test_without_redis_a_host_is_a_deployment_of_one() -> None:
+    host = create_host(Settings(), plugins=[Notes()], entry_points=[])
+    await host.load()
+    try:
+        await host.disable("notes")
+        seen = await host.control.deployment()
+        assert (seen.shared, seen.connected, [r.replica for r in seen.replicas]) == (
+            False,
+            True,
+            [host.control.replica],
+        )
+        assert seen.words["notes"].state == "disabled"
+    finally:
+        await host.shutdown()
+
+
+async def test_a_process_stopping_is_no_word_on_its_plugins_for_the_others(make_host: MakeHost) -> None:
+    a = await make_host("a", Notes())
+    b = await make_host("b", Notes())
+    await a.shutdown()  # its on_disable ran, here only
+    seen = await b.control.deployment()
+    assert "notes" not in seen.words and state(b) is PluginState.ENABLED
+    assert [r.replica for r in seen.replicas] == ["b"]  # a withdrew its report when it left
