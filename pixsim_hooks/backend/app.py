@@ -29,7 +29,7 @@ from pixsim_hooks.backend._api import (
 from pixsim_hooks.backend._api._admin import admin_guard
 from pixsim_hooks.backend._api._admin_page import COOKIE as ADMIN_COOKIE
 from pixsim_hooks.backend._api._admin_page import router as admin_page_router
-from pixsim_hooks.backend._api._admin_sessions import MemorySessions
+from pixsim_hooks.backend._api._admin_sessions import session_store
 from pixsim_hooks.backend._api._body_limit import BodyLimit
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._event_bridge import host_publisher
@@ -84,7 +84,7 @@ def create_app(
         "tracer_provider": tracer_provider,
         "meter_provider": meter_provider,
     }
-    app.state.admin_sessions = MemorySessions()  # the admin page's sessions (replace with a shared store for replicas)
+    app.state.admin_sessions = session_store(app.state.settings.redis_url)  # shared by a deployment's processes
     install_problem_handlers(app)
     # Plugin middleware never wraps the admin API or the admin page, and never sees the admin cookie.
     private = (f"{API_PREFIX}/admin", "/admin")
@@ -129,6 +129,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await host.shutdown()
     finally:
         await engine.dispose()
+        await app.state.admin_sessions.close()
 
 
 async def _start_host(app: FastAPI, settings: Settings, storage: SqlStorage) -> PluginHost:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from uvicorn.supervisors import Multiprocess
 
 from pixsim_hooks.backend._cli_common import EXIT_CONFIG, fail, load_settings, shown_url
 from pixsim_hooks.backend._cli_new import new_plugin
@@ -103,9 +104,22 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Seed the demo world first (when it is missing) and print what to try.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Worker processes on this machine, one socket (more than one needs PIXSIM_REDIS_URL)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the backend over HTTP (uvicorn) with every installed plugin; the API is under /api/v1."""
     settings = load_settings()
+    if workers > 1 and settings.redis_url is None:
+        fail(
+            "--workers needs PIXSIM_REDIS_URL: the workers share the operator's word on each plugin and the admin "
+            "sessions through Redis (one process needs none)"
+        )
+    if workers > 1 and reload:
+        fail("--reload serves one process: drop --workers")
     listener = _listen(host, port)  # before anything starts: a taken port is one line, not a traceback later
     _run_on_database(settings, _reachable)  # fail here, clearly, rather than in the server's lifespan
     port = listener.getsockname()[1]
@@ -117,6 +131,10 @@ def serve(
     if reload:  # the reloader binds in its own supervisor process
         listener.close()
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, reload=True)
+        return
+    if workers > 1:  # one listening socket, handed to every worker (each its own host, plugins and children)
+        config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers)
+        Multiprocess(config, sockets=[listener]).run()
         return
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port)
     uvicorn.Server(config).run(sockets=[listener])

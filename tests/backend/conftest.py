@@ -4,12 +4,13 @@ store on it, and the app with its lifespan running behind an in-process httpx cl
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -109,3 +110,12 @@ async def location(client: httpx.AsyncClient, world: dict[str, Any]) -> dict[str
 @pytest.fixture
 async def session(client: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, Any]:
     return await post_ok(client, "/sessions", {"world_id": world["id"]})
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A CLI command run in this process (``CliRunner``) configures structlog for the process, its level included;
+    give the rest of the suite its configuration back (a later test capturing debug logs would see none)."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

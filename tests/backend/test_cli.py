@@ -9,26 +9,17 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 from typer.testing import CliRunner, Result
 
 from pixsim_hooks.backend import SqlStorage, create_engine, create_sessionmaker
 from pixsim_hooks.backend.cli import app
 
 WIDE = {"COLUMNS": "240"}  # rich wraps tables to the terminal; keep each row on one line
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI configures structlog for its process; give the rest of the suite its configuration back."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 async def invoke(*args: str, **env: str) -> Result:
@@ -227,6 +218,14 @@ async def test_a_bad_setting_exits_2_naming_the_variable() -> None:
     result = await invoke("plugins", "list", PIXSIM_HOOK_DEADLINE_MS="-5")
     assert result.exit_code == 2
     assert "PIXSIM_HOOK_DEADLINE_MS" in result.output and "Traceback" not in result.output
+
+
+async def test_serve_refuses_several_workers_without_redis_in_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "never.sqlite3"
+    result = await invoke("serve", "--workers", "2", PIXSIM_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
+    assert result.exit_code == 1, result.output
+    assert "--workers needs PIXSIM_REDIS_URL" in result.output and "Traceback" not in result.output
+    assert not database.exists()  # refused before anything was opened
 
 
 async def test_serve_refuses_a_port_out_of_range_before_starting() -> None:

@@ -7,6 +7,7 @@ Authenticated by ``Authorization: Bearer <PIXSIM_ADMIN_TOKEN>``; without a confi
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -112,6 +113,30 @@ class PluginOut(BaseModel):
     breakers: list[BreakerOut]
 
 
+class SharedWordOut(BaseModel):
+    state: str = Field(description="enabled, disabled or quarantined, in every process of the deployment")
+    reason: str | None
+    by: str = Field(description="The process that said it")
+    at: float
+
+
+class ReplicaOut(BaseModel):
+    replica: str
+    plugins: dict[str, str] = Field(description="Each plugin's state in that process, as it last reported")
+    connected: bool
+    seen_at: float
+    alive: bool = Field(description="It reported within three reconcile periods")
+
+
+class DeploymentOut(BaseModel):
+    shared: bool = Field(description="False: one process (no PIXSIM_REDIS_URL), nothing is shared")
+    replica: str = Field(description="The process that answered")
+    connected: bool = Field(description="That process reaches the shared store (else it serves its last known state)")
+    last_error: str | None
+    words: dict[str, SharedWordOut] = Field(description="The operator's word on each plugin, for every process")
+    replicas: list[ReplicaOut]
+
+
 class WorldPluginsOut(BaseModel):
     world_id: int
     enabled_plugins: list[str] | None = Field(description="meta.behavior.enabledPlugins; null = every plugin")
@@ -170,6 +195,27 @@ async def list_plugins(host: Host) -> list[PluginOut]:
 @router.get("/plugins/health", summary="Health of every plugin over the sliding window, and open breakers")
 async def plugins_health(host: Host) -> dict[str, HealthOut]:
     return {info.id: _health_out(host, info.id, recent=5) for info in host.plugins()}
+
+
+@router.get("/deployment", summary="The processes of the deployment, each one's view, and the shared plugin words")
+async def deployment(host: Host, request: Request) -> DeploymentOut:
+    seen = await host.control.deployment()
+    stale_after = 3 * request.app.state.settings.control_reconcile_s
+    now = time.time()
+    return DeploymentOut(
+        shared=seen.shared,
+        replica=seen.replica,
+        connected=seen.connected,
+        last_error=seen.last_error,
+        words={pid: SharedWordOut.model_validate(w, from_attributes=True) for pid, w in seen.words.items()},
+        replicas=[
+            ReplicaOut(
+                **{k: getattr(r, k) for k in ("replica", "plugins", "connected", "seen_at")},
+                alive=now - r.seen_at <= stale_after,
+            )
+            for r in seen.replicas
+        ],
+    )
 
 
 @router.get("/breakers", summary="Circuit breakers per (plugin, world) that are not plainly closed")

@@ -13,9 +13,16 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["AdminSessionStore", "MemorySessions"]
+import structlog
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+__all__ = ["AdminSessionStore", "MemorySessions", "RedisSessions", "session_store"]
+
+_log = structlog.get_logger("pixsim_hooks.admin")
 
 
 class AdminSessionStore(Protocol):
@@ -32,6 +39,9 @@ class AdminSessionStore(Protocol):
 
     async def revoke_all(self) -> None:
         """End every session."""
+
+    async def close(self) -> None:
+        """Release what the store holds (connections); the app's lifespan calls it at the end."""
 
 
 class MemorySessions:
@@ -72,12 +82,72 @@ class MemorySessions:
     async def revoke_all(self) -> None:
         self._sessions.clear()
 
+    async def close(self) -> None:
+        return None
+
     def __len__(self) -> int:
         return len(self._sessions)
 
     def _purge(self, now: float) -> None:
         for key in [key for key, (_, expires) in self._sessions.items() if expires <= now]:
             del self._sessions[key]
+
+
+class RedisSessions:
+    """The :class:`AdminSessionStore` of a deployment (``PIXSIM_REDIS_URL``): a session opened by one process is
+    valid in every other, and revoking it there ends it everywhere at once (each check reads Redis: the admin page is
+    no hot path). A key per session, ``<prefix>:<hashed id>`` → binding, expiring with the session. Redis unreachable:
+    a check fails closed (the session is refused, and the log says why), a login fails."""
+
+    def __init__(self, url: str, *, prefix: str = "pixsim:v1:admin-session") -> None:
+        import redis.asyncio as aioredis  # an optional dependency: only a deployment of several processes needs it
+
+        self._redis: aioredis.Redis = aioredis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0
+        )
+        self._prefix = prefix
+
+    def _key(self, session_id: str) -> str:
+        return f"{self._prefix}:{_hashed(session_id)}"
+
+    async def create(self, binding: str, ttl_s: float) -> str:
+        session_id = secrets.token_urlsafe(32)
+        await self._redis.set(self._key(session_id), binding, px=max(1, int(ttl_s * 1000)))
+        return session_id
+
+    async def validate(self, session_id: str, binding: str) -> bool:
+        from redis.exceptions import RedisError
+
+        key = self._key(session_id)
+        try:
+            bound = await self._redis.get(key)
+            if bound is None:
+                return False
+            if not secrets.compare_digest(str(bound).encode(), binding.encode()):
+                await self._redis.delete(key)  # opened under another token: it can never be valid again
+                return False
+        except (RedisError, OSError) as exc:
+            _log.warning(
+                "admin session refused: the session store is unreachable", error=f"{type(exc).__name__}: {exc}"
+            )
+            return False
+        return True
+
+    async def revoke(self, session_id: str) -> None:
+        await self._redis.delete(self._key(session_id))
+
+    async def revoke_all(self) -> None:
+        keys = [key async for key in self._redis.scan_iter(match=f"{self._prefix}:*", count=500)]
+        if keys:
+            await self._redis.delete(*keys)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def session_store(redis_url: str | None) -> AdminSessionStore:
+    """The admin sessions' store: shared on Redis when the deployment has one, else this process's memory."""
+    return RedisSessions(redis_url) if redis_url is not None else MemorySessions()
 
 
 def _hashed(session_id: str) -> str:

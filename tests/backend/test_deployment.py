@@ -1,0 +1,165 @@
+"""Several server processes over one database and one Redis are one deployment (issue 13): the operator's word on
+a plugin and the admin sessions hold in all of them, whichever process was asked.
+
+Real ``pixsim-hooks serve`` processes (each its own host, its own plugins), a real ``redis-server`` the test starts,
+a SQLite file they all open, real HTTP. The reconcile period is an hour, so only the pub/sub message can carry a
+word; waits are on the answers themselves, with generous bounds (how fast a word travels is a ``make bench``
+figure)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+TOKEN = "deployment-s3cret"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+BOUND_S = 10.0
+COOKIE = "pixsim_admin"
+
+
+class Server:
+    """One ``pixsim-hooks serve`` process on a free port; its stderr read on in the background once it is up."""
+
+    def __init__(self, process: asyncio.subprocess.Process, base: str) -> None:
+        self.process, self.base = process, base
+        self.origin = base.removesuffix("/api/v1")
+        self._drain = asyncio.get_running_loop().create_task(self._read_on())
+
+    async def _read_on(self) -> None:
+        assert self.process.stderr is not None
+        while await self.process.stderr.read(1 << 16):
+            pass
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(self.process.wait(), timeout=30)
+        await self._drain
+
+
+Start = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+async def start(tmp_path: Path, redis_url: str, no_leftover_processes: None) -> AsyncIterator[Start]:
+    """``await start(*args)``: a server process of the deployment, up and answering (one at a time: the first
+    creates the database's schema)."""
+    servers: list[Server] = []
+    env = {
+        **os.environ,
+        "PIXSIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'deployment.sqlite3'}",
+        "PIXSIM_REDIS_URL": redis_url,
+        "PIXSIM_ADMIN_TOKEN": TOKEN,
+        "PIXSIM_PLUGINS_ALLOW": "audit,stealth",  # in-process contrib plugins: no sandbox needed here
+        "PIXSIM_CONTROL_RECONCILE_S": "3600",
+        "COLUMNS": "400",
+    }
+
+    async def start_one(*args: str) -> Server:
+        command = [str(Path(sys.executable).parent / "pixsim-hooks"), "serve", "--port", "0", *args]
+        process = await asyncio.create_subprocess_exec(
+            *command, env=env, cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        assert process.stderr is not None
+        base = ""
+        async with asyncio.timeout(60):
+            while True:
+                line = (await process.stderr.readline()).decode()
+                assert line, "the server exited before it was up"
+                if match := re.match(r"^Serving (http://127\.0\.0\.1:\d+/api/v1) ", line):
+                    base = match.group(1)
+                if "Application startup complete" in line:
+                    break
+        server = Server(process, base)
+        servers.append(server)
+        return server
+
+    yield start_one
+    for server in servers:
+        await server.stop()
+
+
+async def state_of(client: httpx.AsyncClient, server: Server, plugin_id: str) -> str:
+    answer = await client.get(f"{server.base}/admin/plugins/{plugin_id}", headers=ADMIN)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["state"])
+
+
+async def until_all(client: httpx.AsyncClient, servers: list[Server], plugin_id: str, wanted: str) -> bool:
+    end = time.monotonic() + BOUND_S
+    while [await state_of(client, s, plugin_id) for s in servers] != [wanted] * len(servers):
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def test_disabling_a_plugin_through_one_server_is_in_force_in_the_other_two(start: Start) -> None:
+    a, b, c = [await start() for _ in range(3)]
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert [await state_of(client, s, "audit") for s in (a, b, c)] == ["enabled"] * 3
+        answer = await client.post(f"{a.base}/admin/plugins/audit/disable", headers=ADMIN)
+        assert (answer.status_code, answer.json()["state"]) == (200, "disabled")
+        assert await until_all(client, [b, c], "audit", "disabled")
+        world = (await client.post(f"{b.base}/worlds", json={"name": "Harbor"})).json()
+        session = (await client.post(f"{c.base}/sessions", json={"world_id": world["id"]})).json()
+        assert "plugin:audit:trail" not in session["flags"]  # c's audit really is out of the dispatch
+        await client.post(f"{c.base}/admin/plugins/audit/enable", headers=ADMIN)
+        assert await until_all(client, [a, b], "audit", "enabled")
+        deployment = (await client.get(f"{b.base}/admin/deployment", headers=ADMIN)).json()
+        assert deployment["shared"] is True and deployment["connected"] is True
+        assert len({r["replica"] for r in deployment["replicas"] if r["alive"]}) == 3
+        assert deployment["words"]["audit"]["state"] == "enabled"
+
+
+async def test_an_admin_session_opened_on_one_server_works_on_all_and_ends_on_all_when_revoked(start: Start) -> None:
+    a, b, c = [await start() for _ in range(3)]
+    async with httpx.AsyncClient(timeout=10) as client:
+        login = await client.post(f"{a.origin}/admin/login", data={"token": TOKEN}, headers={"Origin": a.origin})
+        assert login.status_code == 303
+        cookie = {"Cookie": f"{COOKIE}={login.cookies[COOKIE]}"}
+        for server in (a, b, c):
+            page = await client.get(f"{server.origin}/admin", headers=cookie)
+            assert 'id="plugin-table"' in page.text, server.origin  # the session opened on a, accepted here
+        logout = await client.post(f"{c.origin}/admin/logout", headers={**cookie, "Origin": c.origin})
+        assert logout.status_code == 303
+        for server in (a, b, c):
+            page = await client.get(f"{server.origin}/admin", headers=cookie)
+            assert 'action="/admin/login"' in page.text and 'id="plugin-table"' not in page.text, server.origin
+
+
+async def test_two_workers_of_one_server_share_the_word(start: Start) -> None:
+    server = await start("--workers", "2")
+    async with httpx.AsyncClient(timeout=10) as client:
+        replicas: set[str] = set()
+        end = time.monotonic() + BOUND_S
+        while len(replicas) < 2:  # each worker reports itself when it joins
+            assert time.monotonic() < end, f"only {replicas} reported"
+            seen = (await client.get(f"{server.base}/admin/deployment", headers=ADMIN)).json()
+            replicas = {r["replica"] for r in seen["replicas"] if r["alive"]}
+            await asyncio.sleep(0.02)
+        meta = {"behavior": {"version": 2, "enabledPlugins": ["stealth"]}}
+        world = (await client.post(f"{server.base}/worlds", json={"name": "Harbor", "meta": meta})).json()
+        status = f"{server.base}/plugins/stealth/worlds/{world['id']}/status"
+        assert [(await client.get(status)).status_code for _ in range(6)] == [200] * 6  # served, by either worker
+        await client.post(f"{server.base}/admin/plugins/stealth/disable", headers=ADMIN)
+
+        async def every_worker_disabled() -> bool:
+            seen = (await client.get(f"{server.base}/admin/deployment", headers=ADMIN)).json()
+            return [r["plugins"].get("stealth") for r in seen["replicas"]] == ["disabled", "disabled"]
+
+        end = time.monotonic() + BOUND_S
+        while not await every_worker_disabled():
+            assert time.monotonic() < end, "a worker never applied the word"
+            await asyncio.sleep(0.02)
+        # Whichever worker answers, the plugin's routes are gone.
+        assert [(await client.get(status)).status_code for _ in range(6)] == [404] * 6
