@@ -13,7 +13,15 @@ import sys
 from bench._harness import Row, print_rows
 from pixsim_hooks.telemetry import configure_logging
 
-MODULES = ("bench_dispatch", "bench_proxies", "bench_backend", "bench_routes", "bench_behavior", "bench_sandbox")
+MODULES = (
+    "bench_dispatch",
+    "bench_proxies",
+    "bench_backend",
+    "bench_routes",
+    "bench_behavior",
+    "bench_sandbox",
+    "bench_control",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

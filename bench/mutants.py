@@ -1023,6 +1023,63 @@ MUTANTS: tuple[Mutant, ...] = (
         "tests/backend/test_sandboxed_routes.py",
         why="a sandboxed plugin's failure is logged without the traceback its process sent",
     ),
+    # -- issue 13: the deployment's control plane on Redis ---------------------------------------------------------
+    m(
+        "control.message_ignored",
+        "pixsim_hooks/host/_redis_control.py",
+        "                    await self._look(plugin_id)",
+        "                    pass",
+        "tests/host/test_control.py",
+        why="a word announced on the channel is not applied until the next reconcile (an hour in the tests)",
+    ),
+    m(
+        "control.no_reconcile_at_join",
+        "pixsim_hooks/host/_redis_control.py",
+        "            await self._reconcile()  # before serving: a new process starts with the deployment's words",
+        "            pass",
+        "tests/host/test_control.py",
+        why="a process that joins serves a plugin the deployment disabled",
+    ),
+    m(
+        "control.pending_never_flushed",
+        "pixsim_hooks/host/_redis_control.py",
+        "                    await self._flush_pending()",
+        "                    pass",
+        "tests/host/test_control.py",
+        why="a word given while Redis was away is never shared",
+    ),
+    m(
+        "control.quarantine_kept_local",
+        "pixsim_hooks/host/_host.py",
+        "        if share and self._joined:  # at run time (a crash loop, a failing lifecycle hook): the deployment's word",
+        "        if False:",
+        "tests/host/test_control.py",
+        why="a plugin quarantined at run time in one process keeps running in the others",
+    ),
+    m(
+        "control.shutdown_publishes",
+        "pixsim_hooks/host/_host.py",
+        "                await self._disable_here(pid)  # this process stopping is no word on the plugin for the others",
+        "                await self.disable(pid)",
+        "tests/host/test_control.py",
+        why="a process that stops disables its plugins in the whole deployment",
+    ),
+    m(
+        "sessions.binding_unchecked",
+        "pixsim_hooks/backend/_api/_admin_sessions.py",
+        "            if not secrets.compare_digest(str(bound).encode(), binding.encode()):",
+        "            if False:",
+        "tests/backend/test_admin_sessions_shared.py",
+        why="a shared session opened under another admin token is accepted",
+    ),
+    m(
+        "sessions.kept_in_memory",
+        "pixsim_hooks/backend/_api/_admin_sessions.py",
+        "    return RedisSessions(redis_url) if redis_url is not None else MemorySessions()",
+        "    return MemorySessions()",
+        "tests/backend/test_deployment.py",
+        why="each process keeps its own admin sessions: a logout on one leaves the session open on the others",
+    ),
 )
 
 

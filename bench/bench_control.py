@@ -1,0 +1,106 @@
+"""The deployment's control plane on a real redis-server this bench starts (issue 13).
+
+- ``control.redis.word_propagation`` — from ``disable()`` returning in one host to the plugin being disabled in
+  another host joined to the same Redis (two hosts in this process, nothing shared but Redis; the reconcile period
+  is an hour, so only the pub/sub message carries it): the median of :data:`TRIALS`, against the local disable
+  itself; target: at most 1 s.
+- ``control.redis.dispatch`` — an event hook dispatched to 10 plugins in a host joined to Redis, against the same
+  in a host of one process: the hot path asks nobody (target: ratio <= 1.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench._harness import Row, at_most, ratio_at_most
+from pixsim_hooks import PluginManifest, SessionCreated, SessionSnapshot, hookimpl
+from pixsim_hooks.host import PluginHost, PluginState, Settings, create_host
+from tests.redis_server import RedisServer  # the same real server the tests start for themselves
+
+TRIALS = 50
+REPEAT, CALLS = 7, 2000
+
+
+class Listener:
+    def __init__(self, index: int) -> None:
+        self.manifest = PluginManifest(
+            id=f"listener-{index}",
+            name="Listener",
+            version="1.0.0",
+            trust="first_party",
+            permissions=("event:subscribe",),
+        )
+
+    @hookimpl
+    def on_session_created(self, ctx: Any, event: Any) -> None:
+        return None
+
+
+async def _host(url: str | None, replica: str, plugins: int) -> PluginHost:
+    settings = Settings(redis_url=url, replica_id=replica, control_reconcile_s=3600.0)
+    host = create_host(settings, plugins=[Listener(i) for i in range(plugins)], entry_points=[])
+    await host.load()
+    return host
+
+
+async def _propagation(url: str) -> tuple[float, float]:
+    a, b = await _host(url, "a", 1), await _host(url, "b", 1)
+    took, local = [], []
+    try:
+        for _ in range(TRIALS):
+            start = time.perf_counter_ns()
+            await a.disable("listener-0")
+            local.append(time.perf_counter_ns() - start)
+            await _until(lambda: b.plugin("listener-0").state is PluginState.DISABLED)
+            took.append(time.perf_counter_ns() - start)
+            await a.enable("listener-0")
+            await _until(lambda: b.plugin("listener-0").state is PluginState.ENABLED)
+    finally:
+        await a.shutdown()
+        await b.shutdown()
+    return statistics.median(took), statistics.median(local)
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    """A loop turn at a time until ``check`` holds (the word arrives on the loop's own pub/sub reader)."""
+    while True:
+        if check():
+            return
+        await asyncio.sleep(0)
+
+
+async def _dispatch(url: str) -> tuple[float, float]:
+    event = SessionCreated(1, SessionSnapshot(id=1, world_id=1, world_time=0.0, version=1))
+    joined, alone = await _host(url, "joined", 10), await _host(None, "alone", 10)
+    try:
+        measured, baseline = [], []
+        for _ in range(REPEAT):  # interleaved, so that load on the machine weighs on both alike
+            measured.append(await _per_call(joined, event))
+            baseline.append(await _per_call(alone, event))
+    finally:
+        await joined.shutdown()
+        await alone.shutdown()
+    return min(measured), min(baseline)
+
+
+async def _per_call(host: PluginHost, event: SessionCreated) -> float:
+    start = time.perf_counter_ns()
+    for _ in range(CALLS):
+        await host.hook.on_session_created(event=event)
+    return (time.perf_counter_ns() - start) / CALLS
+
+
+def run() -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="pixsim-bench-redis-") as directory, RedisServer(Path(directory)) as server:
+        took, local = asyncio.run(_propagation(server.url))
+        joined, alone = asyncio.run(_dispatch(server.url))
+    return [
+        Row("control.redis.word_propagation", took, "the disable in the process that took it", local, at_most(1e9)),
+        Row("control.redis.dispatch", joined, "the same host with no Redis", alone, ratio_at_most(1.1)),
+    ]
