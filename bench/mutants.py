@@ -1065,6 +1065,22 @@ MUTANTS: tuple[Mutant, ...] = (
         why="a process that stops disables its plugins in the whole deployment",
     ),
     m(
+        "control.one_vote_opens",
+        "pixsim_hooks/host/_control.py",
+        "    return max(MIN_QUORUM, alive // 2 + 1)",
+        "    return 1",
+        "tests/host/test_control.py",
+        why="one process seeing a plugin fail opens its breaker in every process",
+    ),
+    m(
+        "control.votes_not_counted",
+        "pixsim_hooks/host/_redis_control.py",
+        "        if len(counted) >= quorum(len(alive)):",
+        "        if False:",
+        "tests/host/test_control.py",
+        why="a plugin failing in every process still gets a failure budget per process",
+    ),
+    m(
         "sessions.binding_unchecked",
         "pixsim_hooks/backend/_api/_admin_sessions.py",
         "            if not secrets.compare_digest(str(bound).encode(), binding.encode()):",

@@ -2,7 +2,9 @@
 
 closed → (``threshold`` failures within ``window_s``) → open → (``cooldown_s``) → half-open → one call: success →
 closed, failure → open again. Every transition is logged, counted and visible through :meth:`Breakers.states`.
-Breaker state lives in this process (one app replica); replicas each keep their own.
+Breaker state lives in this process; in a deployment of several, a breaker that opens here is this process's vote
+(``on_local_open``), and the control plane opens it here too (:meth:`Breakers.open_shared`) once a quorum of
+processes voted: one process alone never opens a breaker for the others.
 
 The dispatcher asks :meth:`Breakers.blocked` once per hook call; while no breaker is open that is one dict lookup
 and no clock read.
@@ -56,10 +58,12 @@ class Breakers:
         window_s: float,
         cooldown_s: float,
         on_transition: Callable[[str, int, BreakerState, BreakerState], None] | None = None,
+        on_local_open: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._threshold, self._window, self._cooldown = threshold, window_s, cooldown_s
         self._on_transition = on_transition
+        self._on_local_open = on_local_open
         self._clock = clock
         self._breakers: dict[tuple[str, int], _Breaker] = {}
         self._blocked: dict[int, frozenset[str]] = {}  # world -> plugins whose breaker is open there
@@ -97,6 +101,22 @@ class Breakers:
         ):
             breaker.opened_at = now
             self._move(plugin_id, world_id, breaker, BreakerState.OPEN)
+            if self._on_local_open is not None:
+                self._on_local_open(plugin_id, world_id)
+
+    def open_shared(self, plugin_id: str, world_id: int) -> bool:
+        """Open the breaker because the deployment decided so (a quorum of processes saw the plugin fail in that
+        world), for one cooldown; whether it changed. No vote of this process's follows from it."""
+        breaker = self._breakers.setdefault((plugin_id, world_id), _Breaker())
+        if breaker.state is BreakerState.OPEN:
+            return False
+        breaker.opened_at = self._clock()
+        self._move(plugin_id, world_id, breaker, BreakerState.OPEN)
+        return True
+
+    @property
+    def cooldown_s(self) -> float:
+        return self._cooldown
 
     def record_success(self, plugin_id: str, world_id: int) -> None:
         breaker = self._breakers.get((plugin_id, world_id))

@@ -18,7 +18,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["ControlPlane", "Deployment", "LocalControlPlane", "ReplicaView", "SharedWord", "Word"]
+__all__ = [
+    "ControlPlane",
+    "Deployment",
+    "LocalControlPlane",
+    "MIN_QUORUM",
+    "OpenBreaker",
+    "ReplicaView",
+    "SharedWord",
+    "Word",
+    "quorum",
+]
 
 Word = Literal["enabled", "disabled", "quarantined"]
 
@@ -74,6 +84,15 @@ Apply = Callable[[str, SharedWord], Awaitable[None]]
 """Makes one shared word hold in this process (the host's: never publishes again)."""
 Report = Callable[[], dict[str, str]]
 """This process's plugins' states, for its replica view."""
+OpenBreaker = Callable[[str, int], None]
+"""Opens a (plugin, world) breaker in this process because the deployment decided so."""
+MIN_QUORUM = 2
+"""Processes that must have seen a plugin fail in a world before its breaker opens in all: never one alone."""
+
+
+def quorum(alive: int) -> int:
+    """Votes that open a shared breaker among ``alive`` processes: a majority, and never fewer than two."""
+    return max(MIN_QUORUM, alive // 2 + 1)
 
 
 class ControlPlane(Protocol):
@@ -81,14 +100,20 @@ class ControlPlane(Protocol):
 
     replica: str
 
-    async def start(self, apply: Apply, report: Report) -> None:
+    async def start(self, apply: Apply, report: Report, open_breaker: OpenBreaker) -> None:
         """Join: apply the words already recorded (a new process starts with the deployment's state), then keep
-        applying each new one as it comes. Does not fail when the shared store is unreachable: the process serves on
-        with what it knows and catches up when the store is back."""
+        applying each new one as it comes, and open each breaker a quorum voted for. Does not fail when the shared
+        store is unreachable: the process serves on with what it knows and catches up when the store is back."""
 
     async def publish(self, plugin_id: str, word: SharedWord) -> bool:
         """Record ``word`` for every process and tell them; False when it could not be shared yet (it is kept and
         shared once the store is reachable again)."""
+
+    async def vote_breaker(self, plugin_id: str, world_id: int) -> None:
+        """This process's breaker for (plugin, world) opened: its vote, kept for one cooldown."""
+
+    async def clear_breakers(self, plugin_id: str) -> None:
+        """Forget every vote on the plugin's breakers (the operator enabled it: it starts afresh everywhere)."""
 
     async def deployment(self) -> Deployment:
         """The shared words and every process's last report."""
@@ -105,12 +130,18 @@ class LocalControlPlane:
         self._report: Report = dict
         self._words: dict[str, SharedWord] = {}
 
-    async def start(self, apply: Apply, report: Report) -> None:
+    async def start(self, apply: Apply, report: Report, open_breaker: OpenBreaker) -> None:
         self._report = report
 
     async def publish(self, plugin_id: str, word: SharedWord) -> bool:
         self._words[plugin_id] = word
         return True
+
+    async def vote_breaker(self, plugin_id: str, world_id: int) -> None:
+        return None  # the breaker that opened here is the deployment's whole
+
+    async def clear_breakers(self, plugin_id: str) -> None:
+        return None
 
     async def deployment(self) -> Deployment:
         view = ReplicaView(self.replica, self._report(), True, time.time())

@@ -141,7 +141,12 @@ def control_plane(settings: Settings) -> ControlPlane:
     # Imported here: redis-py is an optional dependency, needed only by a deployment of several processes.
     from pixsim_hooks.host._redis_control import RedisControlPlane
 
-    return RedisControlPlane(settings.redis_url, replica=replica, reconcile_s=settings.control_reconcile_s)
+    return RedisControlPlane(
+        settings.redis_url,
+        replica=replica,
+        reconcile_s=settings.control_reconcile_s,
+        breaker_cooldown_s=settings.breaker_cooldown_s,
+    )
 
 
 class PluginHost:
@@ -173,6 +178,7 @@ class PluginHost:
             window_s=settings.breaker_window_s,
             cooldown_s=settings.breaker_cooldown_s,
             on_transition=lambda pid, wid, old, new: self.telemetry.count_breaker(pid, wid, new.value),
+            on_local_open=self._breaker_opened,
         )
         self.behavior = BehaviorRegistry()
         self._storage = storage
@@ -267,7 +273,8 @@ class PluginHost:
             self._order.append(pid)
             await self._load_one(accepted[pid])
         self.pm.check_pending()  # every impl still registered matches a hookspec
-        await self.control.start(self._apply_shared, self._states)  # the deployment's words win over the defaults
+        # The deployment's words win over the defaults; its breakers open here once a quorum of processes voted.
+        await self.control.start(self._apply_shared, self._states, self._open_shared_breaker)
         self._joined = True
 
     def _refusal(self, candidate: Candidate, accepted: dict[str, Candidate], runs: Isolation | None) -> str | None:
@@ -406,6 +413,7 @@ class PluginHost:
         quarantined plugin is loaded again from scratch (it may fail again)."""
         info = await self._enable_here(plugin_id)
         if info.state is PluginState.ENABLED:  # else it failed again: its quarantine is the word (_quarantine)
+            await self.control.clear_breakers(plugin_id)  # its breakers start afresh in every process
             await self.control.publish(plugin_id, SharedWord("enabled", by=self.control.replica))
         return info
 
@@ -424,12 +432,25 @@ class PluginHost:
         try:
             if word.state == "disabled":
                 await self._disable_here(plugin_id)
-            elif word.state == "enabled" and entry.state is not PluginState.ENABLED:
-                await self._enable_here(plugin_id)
+            elif word.state == "enabled":
+                self.breakers.reset(plugin_id)  # the operator's word closes its breakers everywhere
+                if entry.state is not PluginState.ENABLED:
+                    await self._enable_here(plugin_id)
             elif word.state == "quarantined" and entry.state is not PluginState.QUARANTINED:
                 self._quarantine(plugin_id, f"quarantined in {word.by}: {word.reason}", share=False)
         except PluginLoadError as exc:  # it cannot be loaded here (refused at load): this process keeps its refusal
             _log.warning("shared plugin word not applied here", plugin_id=plugin_id, word=word.state, error=str(exc))
+
+    def _breaker_opened(self, plugin_id: str, world_id: int) -> None:
+        """This process's breaker opened on the plugin's own failures: its vote for the deployment's breaker."""
+        if self._joined:
+            task = asyncio.get_running_loop().create_task(self.control.vote_breaker(plugin_id, world_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _open_shared_breaker(self, plugin_id: str, world_id: int) -> None:
+        if plugin_id in self._entries and self.breakers.open_shared(plugin_id, world_id):
+            _log.warning("plugin circuit breaker opened by the deployment", plugin_id=plugin_id, world_id=world_id)
 
     def _states(self) -> dict[str, str]:
         return {pid: entry.state.value for pid, entry in self._entries.items()}

@@ -5,6 +5,11 @@ replica reports.
 - ``<prefix>:control`` — a channel; each message names a plugin whose word changed. A message only says *look*:
   the process reads the word from the hash, so a message lost, duplicated or out of order changes nothing.
 - ``<prefix>:replicas`` — replica id → its last report (its plugins' states, whether it reaches Redis, when).
+- ``<prefix>:breaker:<plugin>:<world>`` — replica id → when its breaker for that plugin and world opened (its vote),
+  expiring after one cooldown. A vote is announced on the channel too; every process counts the votes of the
+  processes alive (reported within three reconcile periods) and opens its own breaker once they reach the quorum
+  (a majority, never fewer than two): a plugin failing everywhere is taken out everywhere, one process's trouble
+  stays its own.
 
 A word is written and announced in one ``MULTI``. Each process also reads the whole hash every ``reconcile_s``
 seconds (a message missed while it was disconnected is caught up then, and at once on reconnect) and reports
@@ -25,7 +30,16 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from pixsim_hooks.host._control import Apply, Deployment, Report, SharedWord, replica_view
+from pixsim_hooks.host._control import (
+    Apply,
+    Deployment,
+    OpenBreaker,
+    ReplicaView,
+    Report,
+    SharedWord,
+    quorum,
+    replica_view,
+)
 
 __all__ = ["RedisControlPlane"]
 
@@ -38,9 +52,19 @@ CLOSE_TIMEOUT_S = 5.0
 class RedisControlPlane:
     """A deployment's plugin words on Redis (see the module docstring)."""
 
-    def __init__(self, url: str, *, replica: str, reconcile_s: float = 5.0, prefix: str = "pixsim:v1") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        replica: str,
+        reconcile_s: float = 5.0,
+        breaker_cooldown_s: float = 30.0,
+        prefix: str = "pixsim:v1",
+    ) -> None:
         self.replica = replica
         self.reconcile_s = reconcile_s
+        self.breaker_cooldown_s = breaker_cooldown_s
+        self._breakers_prefix = f"{prefix}:breaker:"
         self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0)
         self._words_key, self._channel, self._replicas_key = (
             f"{prefix}:plugins",
@@ -48,6 +72,7 @@ class RedisControlPlane:
             f"{prefix}:replicas",
         )
         self._apply: Apply | None = None
+        self._open_breaker: OpenBreaker | None = None
         self._report: Report = dict
         self._seen: dict[str, str] = {}  # plugin id -> the raw word last applied here
         self._pending: dict[str, SharedWord] = {}  # words published here while Redis was unreachable
@@ -57,8 +82,8 @@ class RedisControlPlane:
         self.last_error: str | None = None
 
     # -- joining and leaving ------------------------------------------------------------------------------------------
-    async def start(self, apply: Apply, report: Report) -> None:
-        self._apply, self._report = apply, report
+    async def start(self, apply: Apply, report: Report, open_breaker: OpenBreaker) -> None:
+        self._apply, self._report, self._open_breaker = apply, report, open_breaker
         try:
             await self._reconcile()  # before serving: a new process starts with the deployment's words
             await self._heartbeat()
@@ -96,6 +121,44 @@ class RedisControlPlane:
             pipe.publish(self._channel, json.dumps({"plugin": plugin_id, "by": self.replica}))
             await pipe.execute()
 
+    # -- breakers ----------------------------------------------------------------------------------------------
+    async def vote_breaker(self, plugin_id: str, world_id: int) -> None:
+        key = f"{self._breakers_prefix}{plugin_id}:{world_id}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, self.replica, str(time.time()))
+                pipe.pexpire(key, max(1, int(self.breaker_cooldown_s * 1000)))
+                pipe.publish(self._channel, json.dumps({"breaker": [plugin_id, world_id], "by": self.replica}))
+                await pipe.execute()
+        except _FAILURES as exc:  # this process's breaker is open all the same; the vote is lost with Redis
+            self._mark(False, exc)
+
+    async def clear_breakers(self, plugin_id: str) -> None:
+        with contextlib.suppress(*_FAILURES):
+            keys = [key async for key in self._redis.scan_iter(match=f"{self._breakers_prefix}{plugin_id}:*")]
+            if keys:
+                await self._redis.delete(*keys)
+
+    async def _count_votes(self, key: str) -> None:
+        """Open the breaker of ``key`` here when the processes alive that voted for it reach the quorum."""
+        plugin_id, _, world = key.removeprefix(self._breakers_prefix).rpartition(":")
+        if not plugin_id or not world.isdigit() or self._open_breaker is None:
+            return
+        now = time.time()
+        votes = {_text(r): float(_text(at)) for r, at in (await self._redis.hgetall(key)).items() if _number(at)}
+        alive = {view.replica for view in await self._replicas() if now - view.seen_at <= 3 * self.reconcile_s}
+        counted = [r for r, at in votes.items() if r in alive and now - at <= self.breaker_cooldown_s]
+        if len(counted) >= quorum(len(alive)):
+            self._open_breaker(plugin_id, int(world))
+
+    async def _count_all_votes(self) -> None:
+        async for key in self._redis.scan_iter(match=f"{self._breakers_prefix}*"):
+            await self._count_votes(_text(key))
+
+    async def _replicas(self) -> list[ReplicaView]:
+        raw = await self._redis.hgetall(self._replicas_key)
+        return [view for value in raw.values() if (view := replica_view(_text(value))) is not None]
+
     async def _flush_pending(self) -> None:
         while self._pending:
             plugin_id, word = next(iter(self._pending.items()))
@@ -128,9 +191,11 @@ class RedisControlPlane:
         while not self._closing:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=max(0.0, due - time.monotonic()))
             if message is not None and message.get("type") == "message":
-                plugin_id = _named_plugin(message.get("data"))
+                plugin_id, breaker = _named(message.get("data"))
                 if plugin_id is not None:
                     await self._look(plugin_id)
+                elif breaker is not None:
+                    await self._count_votes(f"{self._breakers_prefix}{breaker[0]}:{breaker[1]}")
             if time.monotonic() >= due:
                 await self._reconcile()
                 await self._heartbeat()
@@ -144,6 +209,7 @@ class RedisControlPlane:
     async def _reconcile(self) -> None:
         for plugin_id, raw in (await self._redis.hgetall(self._words_key)).items():
             await self._take(_text(plugin_id), _text(raw))
+        await self._count_all_votes()
 
     async def _take(self, plugin_id: str, raw: str) -> None:
         if self._seen.get(plugin_id) == raw or plugin_id in self._pending:  # applied already, or ours is newer
@@ -191,12 +257,28 @@ class RedisControlPlane:
         return Deployment(True, self.replica, self.connected, self.last_error, words, replicas)
 
 
-def _named_plugin(data: object) -> str | None:
+def _named(data: object) -> tuple[str | None, tuple[str, int] | None]:
+    """What a channel message names: a plugin whose word changed, or a (plugin, world) breaker voted for."""
     try:
-        plugin_id = json.loads(str(data))["plugin"]
-    except (ValueError, TypeError, KeyError):
-        return None
-    return plugin_id if isinstance(plugin_id, str) else None
+        message = json.loads(str(data))
+    except ValueError:
+        return None, None
+    if not isinstance(message, dict):
+        return None, None
+    plugin_id, breaker = message.get("plugin"), message.get("breaker")
+    if isinstance(plugin_id, str):
+        return plugin_id, None
+    if isinstance(breaker, list) and len(breaker) == 2 and isinstance(breaker[0], str) and type(breaker[1]) is int:
+        return None, (breaker[0], breaker[1])
+    return None, None
+
+
+def _number(value: bytes | str) -> bool:
+    try:
+        float(_text(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _text(value: bytes | str) -> str:

@@ -1,5 +1,6 @@
 """The operator's word on a plugin holds in every process of a deployment (issue 13): hosts sharing one real
-redis-server, each with its own plugins, agree on enabled / disabled / quarantined.
+redis-server, each with its own plugins, agree on enabled / disabled / quarantined, and on a circuit breaker once a
+quorum of them has seen the plugin fail.
 
 The hosts here live in one pytest process but share nothing but Redis (each its own replica id, its own plugin
 objects); ``tests/backend/test_deployment.py`` does the same with server processes. Waits are on the state itself,
@@ -18,8 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from pixsim_hooks import hookimpl
-from pixsim_hooks.host import PluginHost, PluginState, Settings, SharedWord, create_host
+from pixsim_hooks.host import BreakerState, PluginHost, PluginState, Settings, SharedWord, WorldScope, create_host
 from tests.host.plugins import manifest
+from tests.host.test_host import created
 from tests.redis_server import RedisServer
 
 BOUND_S = 10.0  # far above what a word takes (milliseconds); only a word that never arrives reaches it
@@ -57,8 +59,10 @@ async def make_host(redis_url: str) -> AsyncIterator[MakeHost]:
     """``await make_host("a", Notes())``: a loaded host named ``a`` in the deployment on ``redis_url``."""
     hosts: list[PluginHost] = []
 
-    async def make(replica: str, *plugins: object, url: str | None = None, reconcile_s: float = HOUR) -> PluginHost:
-        settings = Settings(redis_url=url or redis_url, replica_id=replica, control_reconcile_s=reconcile_s)
+    async def make(
+        replica: str, *plugins: object, url: str | None = None, reconcile_s: float = HOUR, **more: Any
+    ) -> PluginHost:
+        settings = Settings(redis_url=url or redis_url, replica_id=replica, control_reconcile_s=reconcile_s, **more)
         host = create_host(settings, plugins=plugins, entry_points=[])
         await host.load()
         hosts.append(host)
@@ -200,3 +204,87 @@ async def test_a_process_stopping_is_no_word_on_its_plugins_for_the_others(make_
     seen = await b.control.deployment()
     assert "notes" not in seen.words and state(b) is PluginState.ENABLED
     assert [r.replica for r in seen.replicas] == ["b"]  # a withdrew its report when it left
+
+
+# -- circuit breakers: one for the deployment when a quorum of processes sees the plugin fail --------------------
+class FailsInWorldOne:
+    """Fails in world 1 while ``failing`` (each process's own instance decides for itself)."""
+
+    def __init__(self, failing: bool) -> None:
+        self.manifest = manifest("flaky", "event:subscribe")
+        self.failing = failing
+
+    @hookimpl
+    def on_session_created(self, ctx: Any, event: Any) -> str:
+        if self.failing and event.world_id == 1:
+            raise RuntimeError("world one breaks me here")
+        return "flaky"
+
+
+async def fail_twice(host: PluginHost) -> None:
+    """Two failures in world 1: the threshold the hosts below open their breaker at."""
+    for _ in range(2):
+        await host.hook.on_session_created(event=created(1), world=WorldScope(1))
+
+
+def open_in(host: PluginHost) -> set[int]:
+    return {v.world_id for v in host.breakers.states() if v.plugin_id == "flaky" and v.state is BreakerState.OPEN}
+
+
+async def said_to_all(speaker: PluginHost, *others: PluginHost) -> None:
+    """A barrier: a word from ``speaker``, waited for in ``others``. The channel is ordered per process, so each
+    of them has taken every message ``speaker`` sent before it (its breaker votes included)."""
+    await speaker.disable("notes")
+    assert await until(lambda: all(state(o) is PluginState.DISABLED for o in others))
+    await speaker.enable("notes")
+    assert await until(lambda: all(state(o) is PluginState.ENABLED for o in others))
+
+
+@pytest.fixture
+async def three(make_host: MakeHost) -> tuple[list[FailsInWorldOne], list[PluginHost]]:
+    plugins = [FailsInWorldOne(failing=False) for _ in range(3)]
+    hosts = [
+        await make_host(name, plugin, Notes(), breaker_threshold=2, breaker_cooldown_s=HOUR)
+        for name, plugin in zip("abc", plugins, strict=True)
+    ]
+    return plugins, hosts
+
+
+async def test_a_plugin_failing_in_a_quorum_of_processes_is_taken_out_of_that_world_in_all(
+    three: tuple[list[FailsInWorldOne], list[PluginHost]],
+) -> None:
+    plugins, (a, b, c) = three
+    plugins[0].failing = plugins[1].failing = True
+    await fail_twice(a)
+    await fail_twice(b)  # two of three processes: the quorum
+    assert await until(lambda: open_in(c) == {1})  # c never saw it fail, and takes it out of world 1 too
+    assert c.health.of("flaky").failures["error"] == 0
+    assert open_in(a) == open_in(b) == {1}  # and nowhere else: world 2 keeps it
+    assert await c.hook.on_session_created(event=created(2), world=WorldScope(2)) == ["flaky"]
+
+
+async def test_one_process_alone_seeing_failures_opens_its_own_breaker_only(
+    three: tuple[list[FailsInWorldOne], list[PluginHost]],
+) -> None:
+    plugins, (a, b, c) = three
+    plugins[0].failing = True
+    await fail_twice(a)
+    assert open_in(a) == {1}
+    await said_to_all(a, b, c)  # b and c have taken a's vote by now
+    assert open_in(b) == open_in(c) == set()
+
+
+async def test_enabling_the_plugin_closes_the_shared_breaker_everywhere_and_forgets_the_votes(
+    three: tuple[list[FailsInWorldOne], list[PluginHost]],
+) -> None:
+    plugins, (a, b, c) = three
+    plugins[0].failing = plugins[1].failing = True
+    await fail_twice(a)
+    await fail_twice(b)
+    assert await until(lambda: open_in(c) == {1})
+    await c.enable("flaky")  # the operator's word: every breaker of it closes, and the votes are forgotten
+    assert await until(lambda: open_in(a) == open_in(b) == open_in(c) == set())
+    plugins[1].failing = False
+    await fail_twice(a)  # a alone again: its old vote and b's are gone, so nothing opens for the others
+    await said_to_all(a, b, c)
+    assert (open_in(a), open_in(b), open_in(c)) == ({1}, set(), set())
