@@ -19,7 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: the servers import tests.backend.deployment_plugins
 TOKEN = "deployment-s3cret"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 BOUND_S = 10.0
@@ -54,20 +56,30 @@ async def start(tmp_path: Path, redis_url: str, no_leftover_processes: None) -> 
     """``await start(*args)``: a server process of the deployment, up and answering (one at a time: the first
     creates the database's schema)."""
     servers: list[Server] = []
+    installed = tmp_path / "site"
+    info = installed / "deployment_plugins-1.0.dist-info"  # installs tests/backend/deployment_plugins.py's Flaky
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: deployment-plugins\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pixsim_hooks.plugins]\nflaky = tests.backend.deployment_plugins:Flaky\n")
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(installed), str(ROOT)]),
         "PIXSIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'deployment.sqlite3'}",
         "PIXSIM_REDIS_URL": redis_url,
         "PIXSIM_ADMIN_TOKEN": TOKEN,
-        "PIXSIM_PLUGINS_ALLOW": "audit,stealth",  # in-process contrib plugins: no sandbox needed here
+        "PIXSIM_PLUGINS_ALLOW": "audit,stealth,flaky",  # in-process plugins: no sandbox needed here
+        "PIXSIM_PLUGINS_TRUSTED": "audit,stealth,flaky",
+        "PIXSIM_BREAKER_THRESHOLD": "2",
+        "PIXSIM_BREAKER_COOLDOWN_S": "3600",
         "PIXSIM_CONTROL_RECONCILE_S": "3600",
         "COLUMNS": "400",
     }
 
-    async def start_one(*args: str) -> Server:
+    async def start_one(*args: str, failing: bool = False) -> Server:
         command = [str(Path(sys.executable).parent / "pixsim-hooks"), "serve", "--port", "0", *args]
+        own = {**env, "FLAKY_FAILS": "1" if failing else "0"}
         process = await asyncio.create_subprocess_exec(
-            *command, env=env, cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            *command, env=own, cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
         )
         assert process.stderr is not None
         base = ""
@@ -163,3 +175,49 @@ async def test_two_workers_of_one_server_share_the_word(start: Start) -> None:
             await asyncio.sleep(0.02)
         # Whichever worker answers, the plugin's routes are gone.
         assert [(await client.get(status)).status_code for _ in range(6)] == [404] * 6
+
+
+async def open_breakers(client: httpx.AsyncClient, server: Server) -> list[tuple[str, int]]:
+    answer = (await client.get(f"{server.base}/admin/breakers", headers=ADMIN)).json()
+    return [(b["plugin_id"], b["world_id"]) for b in answer if b["state"] == "open"]
+
+
+async def sessions_in(client: httpx.AsyncClient, server: Server, world_id: int, count: int = 2) -> None:
+    """``count`` sessions created through ``server``: each one an on_session_created for flaky in that world."""
+    for _ in range(count):
+        made = await client.post(f"{server.base}/sessions", json={"world_id": world_id})
+        assert made.status_code == 201, made.text  # the plugin's failure is never the request's
+
+
+async def test_a_plugin_failing_on_two_of_three_servers_is_taken_out_of_that_world_on_all(start: Start) -> None:
+    a, b = await start(failing=True), await start(failing=True)
+    c = await start()
+    async with httpx.AsyncClient(timeout=10) as client:
+        world = (await client.post(f"{a.base}/worlds", json={"name": "Harbor"})).json()["id"]
+        await sessions_in(client, a, world)
+        await sessions_in(client, b, world)  # the second process's vote: the quorum of three
+        end = time.monotonic() + BOUND_S
+        while await open_breakers(client, c) != [("flaky", world)]:
+            assert time.monotonic() < end, "c never opened the shared breaker"
+            await asyncio.sleep(0.02)
+        health = (await client.get(f"{c.base}/admin/plugins/flaky", headers=ADMIN)).json()["health"]
+        assert health["failures"] == {}  # c saw no failure of its own
+
+
+async def test_one_server_alone_seeing_a_plugin_fail_opens_only_its_own_breaker(start: Start, redis_url: str) -> None:
+    a = await start(failing=True)
+    b, c = await start(), await start()
+    votes = aioredis.from_url(redis_url, decode_responses=True)
+    async with httpx.AsyncClient(timeout=10) as client:
+        world = (await client.post(f"{a.base}/worlds", json={"name": "Harbor"})).json()["id"]
+        await sessions_in(client, a, world)
+        assert await open_breakers(client, a) == [("flaky", world)]
+        end = time.monotonic() + BOUND_S
+        while len(await votes.hkeys(f"pixsim:v1:breaker:flaky:{world}")) != 1:  # a's vote is out
+            assert time.monotonic() < end, "a never voted"
+            await asyncio.sleep(0.02)
+        await votes.aclose()
+        # A barrier: a word from a, waited for in b and c; the channel is ordered, so a's vote reached them first.
+        await client.post(f"{a.base}/admin/plugins/audit/disable", headers=ADMIN)
+        assert await until_all(client, [b, c], "audit", "disabled")
+        assert await open_breakers(client, b) == await open_breakers(client, c) == []
