@@ -142,6 +142,11 @@ async def test_an_admin_session_opened_on_one_server_works_on_all_and_ends_on_al
         for server in (a, b, c):
             page = await client.get(f"{server.origin}/admin", headers=cookie)
             assert 'id="plugin-table"' in page.text, server.origin  # the session opened on a, accepted here
+        await client.post(f"{a.base}/admin/plugins/audit/disable", headers=ADMIN)
+        assert await until_all(client, [b, c], "audit", "disabled")
+        page = (await client.get(f"{b.origin}/admin", headers=cookie)).text  # the page shows the deployment
+        assert 'id="deployment-table"' in page and page.count("data-replica=") == 3
+        assert page.count("audit: disabled") == 3 and "(this page)" in page
         logout = await client.post(f"{c.origin}/admin/logout", headers={**cookie, "Origin": c.origin})
         assert logout.status_code == 303
         for server in (a, b, c):

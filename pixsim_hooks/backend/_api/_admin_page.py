@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from html import escape
@@ -328,8 +329,36 @@ async def _dashboard(request: Request, host: PluginHost, csrf: str) -> str:
     )
     return (
         f'<h1>PixSim admin</h1>{logout}<h2 id="plugins">Plugins</h2>{_plugins_table(plugins, csrf)}'
+        f"{await _deployment_section(request, host)}"
         f"<h2>Worlds</h2>{''.join(sections) or '<p class=muted>No worlds yet.</p>'}{more}"
     )
+
+
+async def _deployment_section(request: Request, host: PluginHost) -> str:
+    """The processes of the deployment and each one's view (none for a process alone: nothing is shared)."""
+    seen = await host.control.deployment()
+    if not seen.shared:
+        return ""
+    stale_after = 3 * request.app.state.settings.control_reconcile_s
+    now = time.time()
+    rows = []
+    for replica in seen.replicas:
+        alive = now - replica.seen_at <= stale_after
+        off = [f"{_e(pid)}: {_e(state)}" for pid, state in sorted(replica.plugins.items()) if state != "enabled"]
+        rows.append(
+            f'<tr data-replica="{_e(replica.replica)}"><td><code>{_e(replica.replica)}</code>'
+            f"{' (this page)' if replica.replica == seen.replica else ''}</td>"
+            f'<td class="{"on" if alive else "off"}">{"alive" if alive else "not seen lately"}</td>'
+            f"<td>{'<br>'.join(off) or 'every plugin enabled'}</td></tr>"
+        )
+    status = (
+        '<p class="on">Shared through Redis.</p>'
+        if seen.connected
+        else f'<p class="error" role="alert">This process cannot reach Redis ({_e(seen.last_error)}); it serves with '
+        "the plugin states it last knew.</p>"
+    )
+    table = _table(("Process", "Reported", "Plugins not enabled"), rows, id="deployment-table")
+    return f'<h2 id="deployment">Deployment</h2>{status}{table}'
 
 
 # -- the plugins table ----------------------------------------------------------------------------------------------
