@@ -6,6 +6,9 @@
   itself; target: at most 1 s.
 - ``control.redis.dispatch`` — an event hook dispatched to 10 plugins in a host joined to Redis, against the same
   in a host of one process: the hot path asks nobody (target: ratio <= 1.1).
+- ``workers.2.core_read`` — ``GET /api/v1/worlds`` from ``pixsim-hooks serve --workers 2`` against ``--workers 1``,
+  both on Redis and one SQLite file, loaded by one client process on the same machine (16 connections, 4 s): the
+  time per request at each throughput; target: two workers serve at least 1.7x the requests (ratio <= 1/1.7).
 """
 
 from __future__ import annotations
@@ -103,4 +106,79 @@ def run() -> list[Row]:
     return [
         Row("control.redis.word_propagation", took, "the disable in the process that took it", local, at_most(1e9)),
         Row("control.redis.dispatch", joined, "the same host with no Redis", alone, ratio_at_most(1.1)),
+        *workers_rows(),
     ]
+
+
+# -- serve --workers: one socket, N processes -----------------------------------------------------------------------
+LOAD_S, CONCURRENCY = 4.0, 16
+
+
+async def _throughput(base: str) -> float:
+    """Requests per second a client with :data:`CONCURRENCY` connections gets from ``GET /worlds`` (a core read
+    route: the store, no plugin) over :data:`LOAD_S` seconds, after a warm-up."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        await asyncio.gather(*(client.get("/worlds") for _ in range(CONCURRENCY * 4)))  # every worker warm
+        done = 0
+        end = time.perf_counter() + LOAD_S
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < end:
+                answer = await client.get("/worlds")
+                answer.raise_for_status()
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return done / (time.perf_counter() - start)
+
+
+def _served(workers: int, redis_url: str, directory: Path) -> float:
+    """Start ``pixsim-hooks serve --workers N`` on a free port, measure, stop it."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "PIXSIM_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'bench.sqlite3'}",
+        "PIXSIM_REDIS_URL": redis_url,
+        "PIXSIM_PLUGINS_ALLOW": "audit",
+        "PIXSIM_LOG_FORMAT": "json",
+    }
+    command = [str(Path(sys.executable).parent / "pixsim-hooks"), "serve", "--port", "0", "--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stderr is not None
+        base, started = "", 0
+        for line in process.stderr:
+            if match := re.match(r"^Serving (http://127\.0\.0\.1:\d+/api/v1) ", line):
+                base = match.group(1)
+            started += "Application startup complete" in line
+            if base and started == workers:
+                break
+        import threading
+
+        threading.Thread(target=process.stderr.read, daemon=True).start()  # keep its log flowing
+        return asyncio.run(_throughput(base))
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def workers_rows() -> list[Row]:
+    with (
+        tempfile.TemporaryDirectory(prefix="pixsim-bench-workers-") as directory,
+        RedisServer(Path(directory)) as server,
+    ):
+        one = _served(1, server.url, Path(directory))
+        two = _served(2, server.url, Path(directory))
+    # Rows hold times: the time per request at each throughput (a higher throughput is a lower time).
+    note = f"{one:.0f} req/s with one worker, {two:.0f} with two (the load generator shares the machine's 2 cores)"
+    return [Row("workers.2.core_read", 1e9 / two, "one worker", 1e9 / one, ratio_at_most(1 / 1.7), note)]
