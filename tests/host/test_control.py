@@ -288,3 +288,22 @@ async def test_enabling_the_plugin_closes_the_shared_breaker_everywhere_and_forg
     await fail_twice(a)  # a alone again: its old vote and b's are gone, so nothing opens for the others
     await said_to_all(a, b, c)
     assert (open_in(a), open_in(b), open_in(c)) == ({1}, set(), set())
+
+
+async def test_a_process_started_while_redis_is_down_serves_and_joins_when_redis_comes(
+    make_host: MakeHost, tmp_path: Path
+) -> None:
+    directory = tmp_path / "late-redis"
+    directory.mkdir()
+    first = RedisServer(directory)
+    url, port = first.url, first.port
+    first.stop()  # a port that refuses connections now
+    early = await make_host("early", Notes(), url=url)
+    assert state(early) is PluginState.ENABLED and getattr(early.control, "connected", True) is False
+    server = RedisServer(directory, port=port)
+    try:
+        other = await make_host("other", Notes(), url=url)
+        await other.disable("notes")
+        assert await until(lambda: state(early) is PluginState.DISABLED)  # it joined once Redis was there
+    finally:
+        server.stop()
