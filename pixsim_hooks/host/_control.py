@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "ControlPlane",
     "Deployment",
+    "Failing",
     "LocalControlPlane",
     "MIN_QUORUM",
     "OpenBreaker",
@@ -28,6 +29,8 @@ __all__ = [
     "SharedWord",
     "Word",
     "quorum",
+    "replica_view",
+    "report_json",
 ]
 
 Word = Literal["enabled", "disabled", "quarantined"]
@@ -58,14 +61,25 @@ class SharedWord:
 
 
 @dataclass(frozen=True, slots=True)
+class Failing:
+    """A plugin failing in one process: its failures and calls within that process's health window, and the last
+    failure (where, and what was raised)."""
+
+    window_failures: int
+    window_calls: int
+    last: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReplicaView:
-    """One process of the deployment as it last reported itself: its plugins' states, whether it reaches the shared
-    store, and when it said so (wall time)."""
+    """One process of the deployment as it last reported itself: its plugins' states, those failing within its
+    health window, whether it reaches the shared store, and when it said so (wall time)."""
 
     replica: str
     plugins: dict[str, str]
     connected: bool
     seen_at: float
+    failing: dict[str, Failing] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +96,8 @@ class Deployment:
 
 Apply = Callable[[str, SharedWord], Awaitable[None]]
 """Makes one shared word hold in this process (the host's: never publishes again)."""
-Report = Callable[[], dict[str, str]]
-"""This process's plugins' states, for its replica view."""
+Report = Callable[[], tuple[dict[str, str], dict[str, Failing]]]
+"""This process's plugins' states and those failing within its health window, for its replica view."""
 OpenBreaker = Callable[[str, int], None]
 """Opens a (plugin, world) breaker in this process because the deployment decided so."""
 MIN_QUORUM = 2
@@ -127,7 +141,7 @@ class LocalControlPlane:
 
     def __init__(self, replica: str) -> None:
         self.replica = replica
-        self._report: Report = dict
+        self._report: Report = lambda: ({}, {})
         self._words: dict[str, SharedWord] = {}
 
     async def start(self, apply: Apply, report: Report, open_breaker: OpenBreaker) -> None:
@@ -144,7 +158,8 @@ class LocalControlPlane:
         return None
 
     async def deployment(self) -> Deployment:
-        view = ReplicaView(self.replica, self._report(), True, time.time())
+        plugins, failing = self._report()
+        view = ReplicaView(self.replica, plugins, True, time.time(), failing)
         return Deployment(False, self.replica, True, None, dict(self._words), (view,))
 
     async def close(self) -> None:
@@ -156,6 +171,22 @@ def replica_view(raw: str) -> ReplicaView | None:
     try:
         data: dict[str, Any] = json.loads(raw)
         plugins = {str(k): str(v) for k, v in dict(data["plugins"]).items()}
-        return ReplicaView(str(data["replica"]), plugins, bool(data["connected"]), float(data["seen_at"]))
+        failing = {
+            str(pid): Failing(int(f["window_failures"]), int(f["window_calls"]), str(f["last"]))
+            for pid, f in dict(data.get("failing", {})).items()
+        }
+        return ReplicaView(str(data["replica"]), plugins, bool(data["connected"]), float(data["seen_at"]), failing)
     except (ValueError, TypeError, KeyError):
         return None
+
+
+def report_json(replica: str, plugins: dict[str, str], failing: dict[str, Failing], seen_at: float) -> str:
+    """A replica's report as stored (what :func:`replica_view` reads back)."""
+    data = {
+        "replica": replica,
+        "plugins": plugins,
+        "failing": {pid: asdict(f) for pid, f in failing.items()},
+        "connected": True,
+        "seen_at": seen_at,
+    }
+    return json.dumps(data, separators=(",", ":"))

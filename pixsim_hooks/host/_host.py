@@ -23,7 +23,7 @@ import structlog
 import hookspecs
 from hookspecs import PROJECT_NAME, contract_of
 from pixsim_hooks.host._breaker import Breakers
-from pixsim_hooks.host._control import ControlPlane, LocalControlPlane, SharedWord
+from pixsim_hooks.host._control import ControlPlane, Failing, LocalControlPlane, SharedWord
 from pixsim_hooks.host._dispatch import Dispatcher, HookCaller, HookRelay, outcome_of
 from pixsim_hooks.host._health import HealthBook, Outcome
 from pixsim_hooks.host._loading import (
@@ -452,8 +452,17 @@ class PluginHost:
         if plugin_id in self._entries and self.breakers.open_shared(plugin_id, world_id):
             _log.warning("plugin circuit breaker opened by the deployment", plugin_id=plugin_id, world_id=world_id)
 
-    def _states(self) -> dict[str, str]:
-        return {pid: entry.state.value for pid, entry in self._entries.items()}
+    def _states(self) -> tuple[dict[str, str], dict[str, Failing]]:
+        """This process's report to the deployment: each plugin's state, and those failing within the health window
+        (its failures and calls there, and its last failure)."""
+        failing = {}
+        for pid in self._entries:
+            view = self.health.view(pid)
+            if view.window_failures:
+                last = view.recent[-1] if view.recent else None
+                shown = f"{last.where}: {last.exc_type}" if last is not None else ""
+                failing[pid] = Failing(view.window_failures, view.window_calls, shown[:300])
+        return {pid: entry.state.value for pid, entry in self._entries.items()}, failing
 
     async def _enable_here(self, plugin_id: str) -> PluginInfo:
         entry = self._entry(plugin_id)

@@ -39,6 +39,7 @@ from pixsim_hooks.host._control import (
     SharedWord,
     quorum,
     replica_view,
+    report_json,
 )
 
 __all__ = ["RedisControlPlane"]
@@ -73,7 +74,7 @@ class RedisControlPlane:
         )
         self._apply: Apply | None = None
         self._open_breaker: OpenBreaker | None = None
-        self._report: Report = dict
+        self._report: Report = lambda: ({}, {})
         self._seen: dict[str, str] = {}  # plugin id -> the raw word last applied here
         self._pending: dict[str, SharedWord] = {}  # words published here while Redis was unreachable
         self._task: asyncio.Task[None] | None = None
@@ -132,6 +133,8 @@ class RedisControlPlane:
                 await pipe.execute()
         except _FAILURES as exc:  # this process's breaker is open all the same; the vote is lost with Redis
             self._mark(False, exc)
+            return
+        await self._report_quietly()  # the failures that opened it, in this process's report
 
     async def clear_breakers(self, plugin_id: str) -> None:
         with contextlib.suppress(*_FAILURES):
@@ -226,8 +229,10 @@ class RedisControlPlane:
             await self._heartbeat()
 
     async def _heartbeat(self) -> None:
-        report = {"replica": self.replica, "plugins": self._report(), "connected": True, "seen_at": time.time()}
-        await self._redis.hset(self._replicas_key, self.replica, json.dumps(report, separators=(",", ":")))
+        plugins, failing = self._report()
+        await self._redis.hset(
+            self._replicas_key, self.replica, report_json(self.replica, plugins, failing, time.time())
+        )
 
     def _mark(self, connected: bool, exc: BaseException | None = None) -> None:
         if connected and not self.connected:

@@ -207,6 +207,17 @@ async def test_a_plugin_failing_on_two_of_three_servers_is_taken_out_of_that_wor
             await asyncio.sleep(0.02)
         health = (await client.get(f"{c.base}/admin/plugins/flaky", headers=ADMIN)).json()["health"]
         assert health["failures"] == {}  # c saw no failure of its own
+        # Two failures in a, two in b: the deployment's window, as c shows it. b reports right after its vote, and c
+        # may have counted the vote before that report: wait for it.
+        end = time.monotonic() + BOUND_S
+        while True:
+            seen = (await client.get(f"{c.base}/admin/deployment", headers=ADMIN)).json()
+            if seen["window_failures"] == {"flaky": 4}:
+                break
+            assert time.monotonic() < end, seen["window_failures"]
+            await asyncio.sleep(0.02)
+        failing = {r["replica"]: sorted(r["failing"]) for r in seen["replicas"]}
+        assert sorted(failing.values()) == [[], ["flaky"], ["flaky"]]
 
 
 async def test_one_server_alone_seeing_a_plugin_fail_opens_only_its_own_breaker(start: Start, redis_url: str) -> None:

@@ -260,6 +260,16 @@ async def test_a_plugin_failing_in_a_quorum_of_processes_is_taken_out_of_that_wo
     assert await until(lambda: open_in(c) == {1})  # c never saw it fail, and takes it out of world 1 too
     assert c.health.of("flaky").failures["error"] == 0
     assert open_in(a) == open_in(b) == {1}  # and nowhere else: world 2 keeps it
+    wanted = {"a": {"flaky": 2}, "b": {"flaky": 2}, "c": {}}  # each process's own window, in its report
+
+    async def reported() -> dict[str, dict[str, int]]:
+        views = (await c.control.deployment()).replicas
+        return {r.replica: {pid: f.window_failures for pid, f in r.failing.items()} for r in views}
+
+    end = time.monotonic() + BOUND_S
+    while await reported() != wanted:  # b reports right after its vote: c may have counted the vote first
+        assert time.monotonic() < end, await reported()
+        await asyncio.sleep(0.01)
     assert await c.hook.on_session_created(event=created(2), world=WorldScope(2)) == ["flaky"]
 
 

@@ -120,9 +120,16 @@ class SharedWordOut(BaseModel):
     at: float
 
 
+class FailingOut(BaseModel):
+    window_failures: int = Field(description="Failures within that process's health window")
+    window_calls: int
+    last: str = Field(description="Where the last one happened, and what was raised")
+
+
 class ReplicaOut(BaseModel):
     replica: str
     plugins: dict[str, str] = Field(description="Each plugin's state in that process, as it last reported")
+    failing: dict[str, FailingOut] = Field(description="Plugins with failures in that process's health window")
     connected: bool
     seen_at: float
     alive: bool = Field(description="It reported within three reconcile periods")
@@ -135,6 +142,9 @@ class DeploymentOut(BaseModel):
     last_error: str | None
     words: dict[str, SharedWordOut] = Field(description="The operator's word on each plugin, for every process")
     replicas: list[ReplicaOut]
+    window_failures: dict[str, int] = Field(
+        description="Each failing plugin's failures within the health window, summed over the processes alive"
+    )
 
 
 class WorldPluginsOut(BaseModel):
@@ -202,19 +212,29 @@ async def deployment(host: Host, request: Request) -> DeploymentOut:
     seen = await host.control.deployment()
     stale_after = 3 * request.app.state.settings.control_reconcile_s
     now = time.time()
+    replicas = [
+        ReplicaOut(
+            replica=r.replica,
+            plugins=r.plugins,
+            failing={pid: FailingOut.model_validate(f, from_attributes=True) for pid, f in r.failing.items()},
+            connected=r.connected,
+            seen_at=r.seen_at,
+            alive=now - r.seen_at <= stale_after,
+        )
+        for r in seen.replicas
+    ]
+    totals: dict[str, int] = {}
+    for replica in replicas:
+        for pid, failing in replica.failing.items() if replica.alive else ():
+            totals[pid] = totals.get(pid, 0) + failing.window_failures
     return DeploymentOut(
         shared=seen.shared,
         replica=seen.replica,
         connected=seen.connected,
         last_error=seen.last_error,
         words={pid: SharedWordOut.model_validate(w, from_attributes=True) for pid, w in seen.words.items()},
-        replicas=[
-            ReplicaOut(
-                **{k: getattr(r, k) for k in ("replica", "plugins", "connected", "seen_at")},
-                alive=now - r.seen_at <= stale_after,
-            )
-            for r in seen.replicas
-        ],
+        replicas=replicas,
+        window_failures=dict(sorted(totals.items())),
     )
 
 

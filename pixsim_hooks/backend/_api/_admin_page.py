@@ -345,11 +345,17 @@ async def _deployment_section(request: Request, host: PluginHost) -> str:
     for replica in seen.replicas:
         alive = now - replica.seen_at <= stale_after
         off = [f"{_e(pid)}: {_e(state)}" for pid, state in sorted(replica.plugins.items()) if state != "enabled"]
+        failing = [
+            f'<span class="error">{_e(pid)}</span>: {f.window_failures} of {f.window_calls} calls '
+            f"<span class=muted>({_e(f.last)})</span>"
+            for pid, f in sorted(replica.failing.items())
+        ]
         rows.append(
             f'<tr data-replica="{_e(replica.replica)}"><td><code>{_e(replica.replica)}</code>'
             f"{' (this page)' if replica.replica == seen.replica else ''}</td>"
             f'<td class="{"on" if alive else "off"}">{"alive" if alive else "not seen lately"}</td>'
-            f"<td>{'<br>'.join(off) or 'every plugin enabled'}</td></tr>"
+            f"<td>{'<br>'.join(off) or 'every plugin enabled'}</td>"
+            f"<td>{'<br>'.join(failing) or '—'}</td></tr>"
         )
     status = (
         '<p class="on">Shared through Redis.</p>'
@@ -357,7 +363,8 @@ async def _deployment_section(request: Request, host: PluginHost) -> str:
         else f'<p class="error" role="alert">This process cannot reach Redis ({_e(seen.last_error)}); it serves with '
         "the plugin states it last knew.</p>"
     )
-    table = _table(("Process", "Reported", "Plugins not enabled"), rows, id="deployment-table")
+    headers = ("Process", "Reported", "Plugins not enabled", "Failing in its health window")
+    table = _table(headers, rows, id="deployment-table")
     return f'<h2 id="deployment">Deployment</h2>{status}{table}'
 
 
