@@ -44,7 +44,9 @@ __all__ = [
     "ChildProcess",
     "SandboxKind",
     "detect_sandbox",
+    "WORKDIR_PREFIX",
     "import_roots",
+    "sweep_workdirs",
     "unconfinable_reason",
 ]
 
@@ -323,6 +325,52 @@ class _Limits:
     processes: int = _DEFAULT_PROCESSES
 
 
+WORKDIR_PREFIX = "pixsim-plugin-"
+"""A plugin process's working directory: ``<tmp>/pixsim-plugin-<host pid>-<label>-<random>``, removed when it stops."""
+_swept = False
+
+
+def sweep_workdirs(directory: str) -> list[str]:
+    """Remove the plugin working directories in ``directory`` that a host which is no longer running left behind
+    (one killed before it could stop its plugins). A directory whose host is alive — this one, another checkout's —
+    is never touched; nor is anything not named as ours. Returns what was removed."""
+    removed = []
+    for entry in os.scandir(directory):
+        host_pid, _, _ = entry.name.removeprefix(WORKDIR_PREFIX).partition("-")
+        if (
+            not entry.name.startswith(WORKDIR_PREFIX)
+            or not host_pid.isdigit()
+            or not entry.is_dir(follow_symlinks=False)
+        ):
+            continue
+        if _running(int(host_pid)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _sweep_once() -> None:
+    """At the first plugin process a host starts: what an earlier, killed host left in the temporary directory."""
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    removed = sweep_workdirs(tempfile.gettempdir())
+    if removed:
+        _log.info("plugin working directories of stopped hosts removed", count=len(removed))
+
+
 class ChildProcess:
     """One running child: its process, its channel, its working directory."""
 
@@ -364,7 +412,9 @@ class ChildProcess:
         refusal = await asyncio.to_thread(unconfinable_reason, self.sandbox)
         if refusal is not None:
             raise PluginLoadError(f"plugin {self.label!r} cannot run in a process here: {refusal}")
-        self._workdir = tempfile.mkdtemp(prefix=f"pixsim-plugin-{re.sub(r'[^A-Za-z0-9_-]', '_', self.label)[:40]}-")
+        _sweep_once()
+        label = re.sub(r"[^A-Za-z0-9_-]", "_", self.label)[:40]
+        self._workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{label}-")
         os.chmod(self._workdir, 0o700)
         uid = NOBODY if _root() else None
         if uid is not None:

@@ -25,6 +25,7 @@ from pixsim_hooks import NpcSnapshot, NpcView, ProcessRuntime, SessionSnapshot
 from pixsim_hooks.host import ISOLATED_ENTRY_POINT_GROUP, PluginState, Settings, create_host
 from pixsim_hooks.plugin import ExtensionKind
 from pixsim_hooks.runtime import ProcessPlugin, SandboxKind, State
+from pixsim_hooks.runtime._sandbox import sweep_workdirs
 from tests import processes
 from tests.runtime.hostile_plugins import BAD_FRAMES, outside_targets
 from tests.runtime.sandboxed import (
@@ -443,3 +444,45 @@ def test_a_process_plugin_is_a_python_target_or_a_command_never_both_or_neither(
     with pytest.raises(ValueError, match="exactly one"):
         ProcessPlugin("tests.runtime.hostile_plugins:Polite", command=("node", "plugin.mjs"))
     assert ProcessPlugin(command=["node", "p.mjs"]).label == "node p.mjs"  # a list is kept as a tuple
+
+
+def a_dead_pid() -> int:
+    """The pid of a process that has run and exited (a host killed earlier): free, unless reused meanwhile."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert not psutil.pid_exists(gone.pid)
+    return gone.pid
+
+
+def names_in(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_the_working_directories_a_killed_host_left_are_swept_and_no_live_hosts_are(tmp_path: Path) -> None:
+    dead = a_dead_pid()
+    left = tmp_path / f"pixsim-plugin-{dead}-gossip-abc123"
+    (left / "deep").mkdir(parents=True)
+    (left / "deep" / "plugin.log").write_text("the old run's log")
+    ours = tmp_path / f"pixsim-plugin-{os.getpid()}-gossip-def456"  # a live host's: this test process
+    ours.mkdir()
+    unrelated = [tmp_path / "pixsim-plugin-notapid-x", tmp_path / f"other-{dead}-gossip"]
+    for path in unrelated:
+        path.mkdir()
+    assert sweep_workdirs(str(tmp_path)) == [str(left)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ours.name, *(p.name for p in unrelated)])
+
+
+@pytest.mark.needs("bubblewrap")
+async def test_a_host_sweeps_what_a_killed_host_left_when_it_starts_its_first_plugin_process(
+    run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pixsim_hooks.runtime import _sandbox
+
+    dead = a_dead_pid()
+    monkeypatch.setattr(_sandbox, "_swept", False)  # as in a host process that has started no plugin process yet
+    monkeypatch.setattr(_sandbox.tempfile, "tempdir", str(tmp_path))  # its temporary directory: this test's own
+    left = tmp_path / f"pixsim-plugin-{dead}-polite-zzz"
+    left.mkdir()
+    await run("Polite")
+    (remaining,) = names_in(tmp_path)  # the stale one is gone; what is left is the running child's
+    assert remaining.startswith(f"pixsim-plugin-{os.getpid()}-")
