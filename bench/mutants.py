@@ -1023,6 +1023,22 @@ MUTANTS: tuple[Mutant, ...] = (
         "tests/backend/test_sandboxed_routes.py",
         why="a sandboxed plugin's failure is logged without the traceback its process sent",
     ),
+    m(
+        "sandbox.sweep_takes_live_hosts",
+        "pixsim_hooks/runtime/_sandbox.py",
+        "        if not ours or _running(int(host_pid)):",
+        "        if not ours:",
+        "tests/runtime/test_sandbox.py",
+        why="a host removes the working directories of plugin processes another live host is running",
+    ),
+    m(
+        "sandbox.never_swept",
+        "pixsim_hooks/runtime/_sandbox.py",
+        "        _sweep_once()\n",
+        "",
+        "tests/runtime/test_sandbox.py",
+        why="what a killed host left in the temporary directory stays there for ever",
+    ),
     # -- issue 13: the deployment's control plane on Redis ---------------------------------------------------------
     m(
         "control.message_ignored",
