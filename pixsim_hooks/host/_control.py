@@ -26,11 +26,13 @@ __all__ = [
     "MIN_QUORUM",
     "OpenBreaker",
     "ReplicaView",
+    "STALE_AFTER_PERIODS",
     "SharedWord",
     "Word",
     "quorum",
     "replica_view",
     "report_json",
+    "reported_lately",
 ]
 
 Word = Literal["enabled", "disabled", "quarantined"]
@@ -80,6 +82,7 @@ class ReplicaView:
     connected: bool
     seen_at: float
     failing: dict[str, Failing] = field(default_factory=dict)
+    alive: bool = True  # it reported lately (:func:`reported_lately`), as the deployment was read
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,15 @@ OpenBreaker = Callable[[str, int], None]
 """Opens a (plugin, world) breaker in this process because the deployment decided so."""
 MIN_QUORUM = 2
 """Processes that must have seen a plugin fail in a world before its breaker opens in all: never one alone."""
+
+
+STALE_AFTER_PERIODS = 3
+"""A process that has not reported for this many reconcile periods is no longer counted as alive."""
+
+
+def reported_lately(view: ReplicaView, reconcile_s: float, now: float) -> bool:
+    """Whether the process reported within :data:`STALE_AFTER_PERIODS` reconcile periods of ``now`` (wall time)."""
+    return now - view.seen_at <= STALE_AFTER_PERIODS * reconcile_s
 
 
 def quorum(alive: int) -> int:

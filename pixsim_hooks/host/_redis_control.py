@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import time
+from dataclasses import replace
 
 import redis.asyncio as aioredis
 import structlog
@@ -40,6 +41,7 @@ from pixsim_hooks.host._control import (
     quorum,
     replica_view,
     report_json,
+    reported_lately,
 )
 
 __all__ = ["RedisControlPlane"]
@@ -149,7 +151,7 @@ class RedisControlPlane:
             return
         now = time.time()
         votes = {_text(r): float(_text(at)) for r, at in (await self._redis.hgetall(key)).items() if _number(at)}
-        alive = {view.replica for view in await self._replicas() if now - view.seen_at <= 3 * self.reconcile_s}
+        alive = {view.replica for view in await self._replicas() if reported_lately(view, self.reconcile_s, now)}
         counted = [r for r, at in votes.items() if r in alive and now - at <= self.breaker_cooldown_s]
         if len(counted) >= quorum(len(alive)):
             self._open_breaker(plugin_id, int(world))
@@ -257,7 +259,12 @@ class RedisControlPlane:
             self._mark(False, exc)
             raw_words, raw_replicas = dict(self._seen), []  # what this process last applied
         words = {pid: word for pid, raw in raw_words.items() if (word := SharedWord.loads(raw)) is not None}
-        views = (view for raw in raw_replicas if (view := replica_view(raw)) is not None)
+        now = time.time()
+        views = (
+            replace(view, alive=reported_lately(view, self.reconcile_s, now))
+            for raw in raw_replicas
+            if (view := replica_view(raw)) is not None
+        )
         replicas = tuple(sorted(views, key=lambda view: view.replica))
         return Deployment(True, self.replica, self.connected, self.last_error, words, replicas)
 

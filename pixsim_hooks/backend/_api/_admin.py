@@ -7,7 +7,6 @@ Authenticated by ``Authorization: Bearer <PIXSIM_ADMIN_TOKEN>``; without a confi
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -208,10 +207,8 @@ async def plugins_health(host: Host) -> dict[str, HealthOut]:
 
 
 @router.get("/deployment", summary="The processes of the deployment, each one's view, and the shared plugin words")
-async def deployment(host: Host, request: Request) -> DeploymentOut:
+async def deployment(host: Host) -> DeploymentOut:
     seen = await host.control.deployment()
-    stale_after = 3 * request.app.state.settings.control_reconcile_s
-    now = time.time()
     replicas = [
         ReplicaOut(
             replica=r.replica,
@@ -219,7 +216,7 @@ async def deployment(host: Host, request: Request) -> DeploymentOut:
             failing={pid: FailingOut.model_validate(f, from_attributes=True) for pid, f in r.failing.items()},
             connected=r.connected,
             seen_at=r.seen_at,
-            alive=now - r.seen_at <= stale_after,
+            alive=r.alive,
         )
         for r in seen.replicas
     ]

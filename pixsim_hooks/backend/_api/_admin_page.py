@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from html import escape
@@ -329,21 +328,19 @@ async def _dashboard(request: Request, host: PluginHost, csrf: str) -> str:
     )
     return (
         f'<h1>PixSim admin</h1>{logout}<h2 id="plugins">Plugins</h2>{_plugins_table(plugins, csrf)}'
-        f"{await _deployment_section(request, host)}"
+        f"{await _deployment_section(host)}"
         f"<h2>Worlds</h2>{''.join(sections) or '<p class=muted>No worlds yet.</p>'}{more}"
     )
 
 
-async def _deployment_section(request: Request, host: PluginHost) -> str:
+async def _deployment_section(host: PluginHost) -> str:
     """The processes of the deployment and each one's view (none for a process alone: nothing is shared)."""
     seen = await host.control.deployment()
     if not seen.shared:
         return ""
-    stale_after = 3 * request.app.state.settings.control_reconcile_s
-    now = time.time()
     rows = []
     for replica in seen.replicas:
-        alive = now - replica.seen_at <= stale_after
+        alive = replica.alive
         off = [f"{_e(pid)}: {_e(state)}" for pid, state in sorted(replica.plugins.items()) if state != "enabled"]
         failing = [
             f'<span class="error">{_e(pid)}</span>: {f.window_failures} of {f.window_calls} calls '
