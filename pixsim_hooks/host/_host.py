@@ -12,7 +12,7 @@ import importlib.metadata
 import os
 import socket
 import traceback
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -187,7 +187,7 @@ class PluginHost:
         self._entries: dict[str, _Entry] = {}
         self._order: list[str] = []
         self._isolated: dict[str, IsolatedPlugin] = {}  # out-of-process plugins by id
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[object]] = set()
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         for module in hookspecs.SPEC_MODULES:
             self.pm.add_hookspecs(module)
@@ -396,17 +396,15 @@ class PluginHost:
         _log.error("plugin quarantined", plugin_id=pid, reason=reason, **shown)
         isolated = self._isolated.get(pid)
         if isolated is not None:  # its process goes too (it is started again if the operator re-enables it)
-            task = asyncio.get_running_loop().create_task(isolated.stop())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(isolated.stop())
         if share and self._joined:  # at run time (a crash loop, a failing lifecycle hook): the deployment's word
-            word = SharedWord("quarantined", reason, by=self.control.replica)
-            task = asyncio.get_running_loop().create_task(self._publish(pid, word))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(self.control.publish(pid, SharedWord("quarantined", reason, by=self.control.replica)))
 
-    async def _publish(self, pid: str, word: SharedWord) -> None:
-        await self.control.publish(pid, word)
+    def _in_background(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run ``work`` from code that cannot wait for it; :meth:`shutdown` waits for what is still running."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def enable(self, plugin_id: str) -> PluginInfo:
         """Enable a plugin globally, in every process of the deployment, and close its circuit breakers. A
@@ -444,9 +442,7 @@ class PluginHost:
     def _breaker_opened(self, plugin_id: str, world_id: int) -> None:
         """This process's breaker opened on the plugin's own failures: its vote for the deployment's breaker."""
         if self._joined:
-            task = asyncio.get_running_loop().create_task(self.control.vote_breaker(plugin_id, world_id))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(self.control.vote_breaker(plugin_id, world_id))
 
     def _open_shared_breaker(self, plugin_id: str, world_id: int) -> None:
         if plugin_id in self._entries and self.breakers.open_shared(plugin_id, world_id):
