@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ TOKEN = "deployment-s3cret"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 BOUND_S = 10.0
 COOKIE = "pixsim_admin"
+T = TypeVar("T")
 
 
 class Server:
@@ -106,12 +108,21 @@ async def state_of(client: httpx.AsyncClient, server: Server, plugin_id: str) ->
     return str(answer.json()["state"])
 
 
-async def until_all(client: httpx.AsyncClient, servers: list[Server], plugin_id: str, wanted: str) -> bool:
+async def eventually(probe: Callable[[], Awaitable[T]], holds: Callable[[T], bool], what: str) -> T:
+    """``probe()`` again until its answer ``holds`` (bounded: failing with ``what`` and the last answer); that answer.
+    The servers are other processes: asking again is the only way to see them change."""
     end = time.monotonic() + BOUND_S
-    while [await state_of(client, s, plugin_id) for s in servers] != [wanted] * len(servers):
-        if time.monotonic() > end:
-            return False
+    while not holds(seen := await probe()):
+        assert time.monotonic() < end, f"{what}; last seen: {seen!r}"
         await asyncio.sleep(0.02)
+    return seen
+
+
+async def until_all(client: httpx.AsyncClient, servers: list[Server], plugin_id: str, wanted: str) -> bool:
+    async def states() -> list[str]:
+        return [await state_of(client, s, plugin_id) for s in servers]
+
+    await eventually(states, lambda seen: seen == [wanted] * len(servers), f"{plugin_id} never {wanted} in all")
     return True
 
 
@@ -157,27 +168,27 @@ async def test_an_admin_session_opened_on_one_server_works_on_all_and_ends_on_al
 async def test_two_workers_of_one_server_share_the_word(start: Start) -> None:
     server = await start("--workers", "2")
     async with httpx.AsyncClient(timeout=10) as client:
-        replicas: set[str] = set()
-        end = time.monotonic() + BOUND_S
-        while len(replicas) < 2:  # each worker reports itself when it joins
-            assert time.monotonic() < end, f"only {replicas} reported"
-            seen = (await client.get(f"{server.base}/admin/deployment", headers=ADMIN)).json()
-            replicas = {r["replica"] for r in seen["replicas"] if r["alive"]}
-            await asyncio.sleep(0.02)
+
+        async def deployment() -> dict[str, Any]:
+            answer: dict[str, Any] = (await client.get(f"{server.base}/admin/deployment", headers=ADMIN)).json()
+            return answer
+
+        def alive(seen: dict[str, Any]) -> set[str]:
+            return {r["replica"] for r in seen["replicas"] if r["alive"]}
+
+        await eventually(
+            deployment, lambda seen: len(alive(seen)) == 2, "both workers report themselves when they join"
+        )
         meta = {"behavior": {"version": 2, "enabledPlugins": ["stealth"]}}
         world = (await client.post(f"{server.base}/worlds", json={"name": "Harbor", "meta": meta})).json()
         status = f"{server.base}/plugins/stealth/worlds/{world['id']}/status"
         assert [(await client.get(status)).status_code for _ in range(6)] == [200] * 6  # served, by either worker
         await client.post(f"{server.base}/admin/plugins/stealth/disable", headers=ADMIN)
 
-        async def every_worker_disabled() -> bool:
-            seen = (await client.get(f"{server.base}/admin/deployment", headers=ADMIN)).json()
+        def both_disabled(seen: dict[str, Any]) -> bool:
             return [r["plugins"].get("stealth") for r in seen["replicas"]] == ["disabled", "disabled"]
 
-        end = time.monotonic() + BOUND_S
-        while not await every_worker_disabled():
-            assert time.monotonic() < end, "a worker never applied the word"
-            await asyncio.sleep(0.02)
+        await eventually(deployment, both_disabled, "a worker never applied the word")
         # Whichever worker answers, the plugin's routes are gone.
         assert [(await client.get(status)).status_code for _ in range(6)] == [404] * 6
 
@@ -201,21 +212,19 @@ async def test_a_plugin_failing_on_two_of_three_servers_is_taken_out_of_that_wor
         world = (await client.post(f"{a.base}/worlds", json={"name": "Harbor"})).json()["id"]
         await sessions_in(client, a, world)
         await sessions_in(client, b, world)  # the second process's vote: the quorum of three
-        end = time.monotonic() + BOUND_S
-        while await open_breakers(client, c) != [("flaky", world)]:
-            assert time.monotonic() < end, "c never opened the shared breaker"
-            await asyncio.sleep(0.02)
+        await eventually(
+            lambda: open_breakers(client, c), lambda seen: seen == [("flaky", world)], "c never opened the breaker"
+        )
         health = (await client.get(f"{c.base}/admin/plugins/flaky", headers=ADMIN)).json()["health"]
         assert health["failures"] == {}  # c saw no failure of its own
+
         # Two failures in a, two in b: the deployment's window, as c shows it. b reports right after its vote, and c
         # may have counted the vote before that report: wait for it.
-        end = time.monotonic() + BOUND_S
-        while True:
-            seen = (await client.get(f"{c.base}/admin/deployment", headers=ADMIN)).json()
-            if seen["window_failures"] == {"flaky": 4}:
-                break
-            assert time.monotonic() < end, seen["window_failures"]
-            await asyncio.sleep(0.02)
+        async def deployment() -> dict[str, Any]:
+            answer: dict[str, Any] = (await client.get(f"{c.base}/admin/deployment", headers=ADMIN)).json()
+            return answer
+
+        seen = await eventually(deployment, lambda seen: seen["window_failures"] == {"flaky": 4}, "no shared window")
         failing = {r["replica"]: sorted(r["failing"]) for r in seen["replicas"]}
         assert sorted(failing.values()) == [[], ["flaky"], ["flaky"]]
 
@@ -228,10 +237,8 @@ async def test_one_server_alone_seeing_a_plugin_fail_opens_only_its_own_breaker(
         world = (await client.post(f"{a.base}/worlds", json={"name": "Harbor"})).json()["id"]
         await sessions_in(client, a, world)
         assert await open_breakers(client, a) == [("flaky", world)]
-        end = time.monotonic() + BOUND_S
-        while len(await votes.hkeys(f"pixsim:v1:breaker:flaky:{world}")) != 1:  # a's vote is out
-            assert time.monotonic() < end, "a never voted"
-            await asyncio.sleep(0.02)
+        voters = await eventually(lambda: votes.hkeys(f"pixsim:v1:breaker:flaky:{world}"), bool, "a never voted")
+        assert len(voters) == 1  # a's vote is out, and only a's
         await votes.aclose()
         # A barrier: a word from a, waited for in b and c; the channel is ordered, so a's vote reached them first.
         await client.post(f"{a.base}/admin/plugins/audit/disable", headers=ADMIN)

@@ -10,6 +10,7 @@ is an hour unless a test says otherwise, so only the pub/sub message can carry a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -73,14 +74,20 @@ async def make_host(redis_url: str) -> AsyncIterator[MakeHost]:
         await host.shutdown()
 
 
-async def until(check: Callable[[], bool]) -> bool:
-    """Wait for ``check`` to hold (a loop turn at a time, bounded); whether it did."""
+async def until(check: Callable[[], bool | Awaitable[bool]]) -> bool:
+    """Wait for ``check`` (a function, or a coroutine function reading Redis) to hold, bounded; whether it did.
+    The words arrive on each host's own listener task, and the reports in Redis: looking again is how to see them."""
     end = time.monotonic() + BOUND_S
-    while not check():
+    while not await _holds(check):
         if time.monotonic() > end:
             return False
         await asyncio.sleep(0.01)
     return True
+
+
+async def _holds(check: Callable[[], bool | Awaitable[bool]]) -> bool:
+    answer = check()
+    return await answer if inspect.isawaitable(answer) else answer
 
 
 def state(host: PluginHost, plugin_id: str = "notes") -> PluginState:
@@ -154,10 +161,7 @@ async def test_the_deployment_lists_every_process_and_its_view(make_host: MakeHo
         views = {r.replica: r.plugins for r in (await a.control.deployment()).replicas}
         return views == {"a": {"notes": "disabled"}, "b": {"notes": "disabled"}}
 
-    end = time.monotonic() + BOUND_S
-    while not await both_disabled():
-        assert time.monotonic() < end, "the replicas' views never showed the word"
-        await asyncio.sleep(0.01)
+    assert await until(both_disabled), "the replicas' views never showed the word"
 
 
 async def test_with_redis_gone_each_process_serves_on_and_catches_up_when_it_is_back(
@@ -266,10 +270,10 @@ async def test_a_plugin_failing_in_a_quorum_of_processes_is_taken_out_of_that_wo
         views = (await c.control.deployment()).replicas
         return {r.replica: {pid: f.window_failures for pid, f in r.failing.items()} for r in views}
 
-    end = time.monotonic() + BOUND_S
-    while await reported() != wanted:  # b reports right after its vote: c may have counted the vote first
-        assert time.monotonic() < end, await reported()
-        await asyncio.sleep(0.01)
+    async def as_wanted() -> bool:
+        return await reported() == wanted
+
+    assert await until(as_wanted), await reported()  # b reports right after its vote: c may have counted it first
     assert await c.hook.on_session_created(event=created(2), world=WorldScope(2)) == ["flaky"]
 
 
