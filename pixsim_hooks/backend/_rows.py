@@ -8,7 +8,7 @@ in between, while one that begins with the write waits for the lock under the bu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -100,13 +100,24 @@ class SqlTable:
             rows: Sequence[RowT] = (await session.scalars(query)).all()
             return tuple(snap(row) for row in rows)
 
-    async def _insert(self, row: RowT, snap: Callable[[RowT], SnapT], *, parent: str) -> SnapT:
-        """Insert ``row``; a missing parent (foreign key) is reported as ``NotFoundError(parent)``."""
+    async def _insert(
+        self,
+        row: RowT,
+        snap: Callable[[RowT], SnapT],
+        *,
+        parent: str,
+        then: Callable[[SnapT], Awaitable[None]] | None = None,
+    ) -> SnapT:
+        """Insert ``row``; a missing parent (foreign key) is reported as ``NotFoundError(parent)``. ``then`` runs
+        in the transaction, after the insert and before the commit."""
         try:
             async with self._sessionmaker() as session, session.begin():
                 session.add(row)
                 await session.flush()
-                return snap(row)
+                inserted = snap(row)
+                if then is not None:
+                    await then(inserted)
+                return inserted
         except IntegrityError as exc:
             raise NotFoundError(f"{parent} not found") from exc
 
@@ -132,13 +143,18 @@ class SqlTable:
                 raise NotFoundError(f"{what} {row_id} not found")
             return snap(row)
 
-    async def _delete(self, model: type[RowT], row_id: int, *, what: str) -> None:
+    async def _delete(
+        self, model: type[RowT], row_id: int, *, what: str, then: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Delete one row; ``then`` runs in the transaction, after the delete and before the commit."""
         async with self._sessionmaker() as session, session.begin():
             result = await session.execute(
                 delete(model).where(_id(model) == row_id).execution_options(synchronize_session=False)
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"{what} {row_id} not found")
+            if then is not None:
+                await then()
 
 
 def _id(model: type[Base]) -> InstrumentedAttribute[int]:

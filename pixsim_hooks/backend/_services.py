@@ -1,17 +1,21 @@
-"""``GameService``: the game operations behind the HTTP API, publishing a typed event after each commit.
+"""``GameService``: the game operations behind the HTTP API, publishing typed events of each commit.
 
-Events go out only after the write committed, once per event type per commit, and a failing ``publish`` is
-logged and swallowed: the write already happened and the caller must not see it as failed.
+A write's events are built inside its transaction (:class:`~pixsim_hooks.backend._journal.Emission`). With the
+store's journal (a deployment's Redis event log) they are appended there before the commit and workers deliver them;
+otherwise they go out here, only after the write committed, and a failing ``publish`` is logged and swallowed: the
+write already happened and the caller must not see it as failed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pixsim_hooks.backend._journal import Emission
 from pixsim_hooks.backend._session_store import SessionWrite
 from pixsim_hooks.backend._store import SqlStorage
 from pixsim_hooks.backend.behavior import check_npc_meta, check_world_meta
@@ -34,13 +38,16 @@ from pixsim_hooks.plugin import (
     detached,
 )
 
-__all__ = ["GameService", "Publish", "drop_events"]
+__all__ = ["FAILPOINT_ENV", "GameService", "Publish", "drop_events"]
 
 Publish = Callable[[object], Awaitable[None]]
 JSONMap = Mapping[str, Any]
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 PlacedT = TypeVar("PlacedT", LocationSnapshot, NpcSnapshot)
+# A fault-injection point for tests of durable delivery: ``PIXSIM_FAILPOINT=after_commit`` makes the process exit
+# at once after its next committed write, before anything else happens (as a replica killed there would).
+FAILPOINT_ENV = "PIXSIM_FAILPOINT"
 
 
 async def drop_events(event: object) -> None:
@@ -100,8 +107,9 @@ class GameService:
     # -- NPCs
     async def create_npc(self, world_id: int, name: str, meta: JSONMap | None = None) -> NpcSnapshot:
         check_npc_meta(meta, (await self.get_world(world_id)).meta)
-        npc = await self.storage.npcs.create_npc(world_id, name, meta)
-        await self._emit(NpcSpawned(world_id=npc.world_id, npc=npc))
+        emission = Emission(lambda npc: [NpcSpawned(world_id=npc.world_id, npc=npc)])
+        npc = await self.storage.npcs.create_npc(world_id, name, meta, emission=emission)
+        await self._committed(emission)
         return npc
 
     async def list_npcs(self, world_id: int, *, limit: int | None = None, offset: int = 0) -> tuple[NpcSnapshot, ...]:
@@ -126,8 +134,11 @@ class GameService:
     async def create_session(
         self, world_id: int, *, flags: JSONMap | None = None, relationships: JSONMap | None = None
     ) -> SessionSnapshot:
-        session = await self.storage.sessions.create_session(world_id, flags=flags, relationships=relationships)
-        await self._emit(SessionCreated(world_id=session.world_id, session=session))
+        emission = Emission(lambda created: [SessionCreated(world_id=created.world_id, session=created)])
+        session = await self.storage.sessions.create_session(
+            world_id, flags=flags, relationships=relationships, emission=emission
+        )
+        await self._committed(emission)
         return session
 
     async def get_session(self, session_id: int) -> SessionSnapshot:
@@ -185,12 +196,9 @@ class GameService:
         session = await self.get_session(session_id)
         await self.get_npc(session.world_id, npc_id)
         deltas = {f"npc:{npc_id}": dict(relationship_deltas)} if relationship_deltas else {}
-        write = await self._commit(
-            session_id, SessionChange(relationship_deltas=deltas, expected_version=expected_version)
-        )
         event = InteractionExecuted(session.world_id, session_id, npc_id, interaction, payload or {})
-        await self._emit(event)
-        return write.after
+        change = SessionChange(relationship_deltas=deltas, expected_version=expected_version)
+        return (await self._commit(session_id, change, lambda write: [event])).after
 
     async def move_player(
         self, session_id: int, location_id: int, *, expected_version: int | None = None
@@ -199,11 +207,13 @@ class GameService:
         session = await self.get_session(session_id)
         await self.get_location(session.world_id, location_id)
         change = SessionChange(set_flags={"location_id": location_id}, expected_version=expected_version)
-        write = await self._commit(session_id, change)
-        previous = write.before.flags.get("location_id")
-        previous_id = previous if isinstance(previous, int) and not isinstance(previous, bool) else None
-        await self._emit(LocationChanged(session.world_id, session_id, location_id, previous_location_id=previous_id))
-        return write.after
+
+        def moved(write: SessionWrite) -> list[object]:
+            previous = write.before.flags.get("location_id")
+            previous_id = previous if isinstance(previous, int) and not isinstance(previous, bool) else None
+            return [LocationChanged(session.world_id, session_id, location_id, previous_location_id=previous_id)]
+
+        return (await self._commit(session_id, change, moved)).after
 
     # -- generations
     async def submit_generation(self, request: GenerationRequest) -> GenerationSnapshot:
@@ -214,13 +224,31 @@ class GameService:
         return _found(await self.storage.generations.get(generation_id), f"generation {generation_id}")
 
     # -- events
-    async def _commit(self, session_id: int, change: SessionChange) -> SessionWrite:
-        write = await self.storage.sessions.write(session_id, change)
-        if write.after is not write.before:
-            await self._emit(*_session_events(write, change))
+    async def _commit(
+        self,
+        session_id: int,
+        change: SessionChange,
+        then: Callable[[SessionWrite], list[object]] = lambda write: [],
+    ) -> SessionWrite:
+        """Write ``change``; its events are the session's (when it changed) and then ``then``'s."""
+
+        def events(write: SessionWrite) -> list[object]:
+            changed = _session_events(write, change) if write.after is not write.before else []
+            return changed + then(write)
+
+        emission = Emission(events)
+        write = await self.storage.sessions.write(session_id, change, emission)
+        await self._committed(emission)
         return write
 
-    async def _emit(self, *events: object) -> None:
+    async def _committed(self, emission: Emission) -> None:
+        """After a commit: the events go out here unless the journal has them."""
+        if os.environ.get(FAILPOINT_ENV) == "after_commit":
+            os._exit(86)
+        if not emission.journaled:
+            await self._emit(emission.events)
+
+    async def _emit(self, events: tuple[object, ...]) -> None:
         for event in events:
             try:
                 # The plugins' copy: the snapshot the caller gets back (and the API answers with) is not theirs.

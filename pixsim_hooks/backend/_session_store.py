@@ -2,7 +2,9 @@
 
 No row lock is held while the new state is computed, so PostgreSQL replicas and SQLite writers alike only ever
 wait for one short UPDATE. A lost race re-reads and recomputes (deltas are re-applied to the fresh values), so
-concurrent writers never lose each other's updates.
+concurrent writers never lose each other's updates. Every write that changes a session (a plugin's too) passes
+through one :class:`~pixsim_hooks.backend._journal.Emission` between its statement and its commit, while it holds
+the row: the events of the write are appended to the journal there, in the order the versions commit.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pixsim_hooks.backend._journal import Emission, Journal
 from pixsim_hooks.backend._models import GameSession
 from pixsim_hooks.backend._rows import SqlTable, session_snapshot
 from pixsim_hooks.plugin import ConfigError, NotFoundError, SessionChange, SessionSnapshot, StaleWriteError, thaw
@@ -91,8 +94,10 @@ class SqlSessionStore(SqlTable):
         max_attempts: int = 30,
         backoff_s: float = 0.005,
         max_backoff_s: float = 0.2,
+        journal: Journal | None = None,
     ) -> None:
         super().__init__(sessionmaker)
+        self._journal = journal
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
@@ -107,7 +112,9 @@ class SqlSessionStore(SqlTable):
         flags: Mapping[str, Any] | None = None,
         relationships: Mapping[str, Any] | None = None,
         world_time: float = 0.0,
+        emission: Emission | None = None,
     ) -> SessionSnapshot:
+        emission = emission or Emission()
         row = GameSession(
             world_id=world_id,
             flags=thaw(flags or {}),
@@ -115,29 +122,51 @@ class SqlSessionStore(SqlTable):
             world_time=world_time,
             version=1,
         )
-        return await self._insert(row, session_snapshot, parent=f"world {world_id}")
+
+        async def journal(created: SessionSnapshot) -> None:
+            await emission.inside(self._journal, f"session:{created.id}", before=0, version=1, source=created)
+
+        return await self._insert(row, session_snapshot, parent=f"world {world_id}", then=journal)
 
     async def delete_session(self, session_id: int) -> None:
-        await self._delete(GameSession, session_id, what="session")
+        query = delete(GameSession).where(GameSession.id == session_id).returning(GameSession.version)
+        async with self._sessionmaker() as session, session.begin():
+            version = (await session.execute(query)).scalar_one_or_none()
+            if version is None:
+                raise NotFoundError(f"session {session_id} not found")
+            # Noted, so that the events of the session's last writes are still known to have committed.
+            await Emission().inside(
+                self._journal, f"session:{session_id}", before=version, version=version, deleted=True
+            )
 
     async def apply_change(self, session_id: int, change: SessionChange) -> SessionSnapshot:
         """Apply ``change`` atomically and return the new snapshot (see :meth:`write`)."""
         return (await self.write(session_id, change)).after
 
-    async def write(self, session_id: int, change: SessionChange) -> SessionWrite:
+    async def write(self, session_id: int, change: SessionChange, emission: Emission | None = None) -> SessionWrite:
         """Apply ``change`` and return both the snapshot it was applied to and the result.
 
-        NotFoundError: no such session. StaleWriteError: ``change.expected_version`` is not the current
-        version, or (without it) each of ``max_attempts`` attempts lost to a concurrent writer. Nothing is
-        written when it raises.
+        ``emission`` builds the write's events from its :class:`SessionWrite` inside the transaction. NotFoundError:
+        no such session. StaleWriteError: ``change.expected_version`` is not the current version, or (without it)
+        each of ``max_attempts`` attempts lost to a concurrent writer. Nothing is written when it raises.
         """
+        emission = emission or Emission()
         for attempt in range(self._max_attempts):
             before = await self._read(session_id)
             _check_expected(before, change)
             if change.is_empty:
-                return SessionWrite(before, before)
+                unchanged = SessionWrite(before, before)
+                await emission.inside(
+                    self._journal,
+                    f"session:{session_id}",
+                    before=before.version,
+                    version=before.version,
+                    source=unchanged,
+                    locked=False,
+                )
+                return unchanged
             after = apply_session_change(before, change)
-            if await self._compare_and_set(before.version, after):
+            if await self._compare_and_set(SessionWrite(before, after), emission):
                 return SessionWrite(before, after)
             if change.expected_version is not None:  # the caller pinned a version: no retry on a lost race
                 raise StaleWriteError(f"session {session_id} changed after version {change.expected_version}")
@@ -153,8 +182,10 @@ class SqlSessionStore(SqlTable):
             raise NotFoundError(f"session {session_id} not found")
         return snapshot
 
-    async def _compare_and_set(self, read_version: int, after: SessionSnapshot) -> bool:
-        """Write ``after`` if the row is still at ``read_version``; False if another writer came first."""
+    async def _compare_and_set(self, write: SessionWrite, emission: Emission) -> bool:
+        """Write ``write.after`` if the row is still at ``write.before``'s version; False if another writer came
+        first. Journaled before the commit, while the UPDATE holds the row."""
+        read_version, after = write.before.version, write.after
         query = (
             update(GameSession)
             .where(GameSession.id == after.id, GameSession.version == read_version)
@@ -168,7 +199,11 @@ class SqlSessionStore(SqlTable):
         )
         async with self._sessionmaker() as session, session.begin():
             result = await session.execute(query)
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            subject = f"session:{after.id}"
+            await emission.inside(self._journal, subject, before=read_version, version=after.version, source=write)
+            return True
 
 
 def _check_expected(snapshot: SessionSnapshot, change: SessionChange) -> None:

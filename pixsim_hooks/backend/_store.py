@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pixsim_hooks.backend._journal import Emission, Journal
 from pixsim_hooks.backend._models import GameLocation, GameNPC, GameWorld, Generation
 from pixsim_hooks.backend._rows import (
     SqlTable,
@@ -38,6 +39,10 @@ JSONMap = Mapping[str, Any]
 class SqlWorldStore(SqlTable):
     """Worlds and their locations."""
 
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], journal: Journal | None = None) -> None:
+        super().__init__(sessionmaker)
+        self._journal = journal
+
     async def get_world(self, world_id: int) -> WorldSnapshot | None:
         return await self._get(GameWorld, world_id, world_snapshot)
 
@@ -53,7 +58,11 @@ class SqlWorldStore(SqlTable):
 
     async def delete_world(self, world_id: int) -> None:
         """Delete a world with its locations, NPCs and sessions (generations keep their record, unlinked)."""
-        await self._delete(GameWorld, world_id, what="world")
+
+        async def journal() -> None:  # its sessions and NPCs go with it: one note says so for all of them
+            await Emission().inside(self._journal, f"world:{world_id}", before=1, version=1, deleted=True)
+
+        await self._delete(GameWorld, world_id, what="world", then=journal)
 
     async def list_locations(
         self, world_id: int, *, limit: int | None = None, offset: int = 0
@@ -76,21 +85,37 @@ class SqlWorldStore(SqlTable):
 
 
 class SqlNpcStore(SqlTable):
+    """NPCs. A spawn and a delete are journaled (an NPC has no version: its row, while it exists, is version 1)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], journal: Journal | None = None) -> None:
+        super().__init__(sessionmaker)
+        self._journal = journal
+
     async def get_npc(self, npc_id: int) -> NpcSnapshot | None:
         return await self._get(GameNPC, npc_id, npc_snapshot)
 
     async def list_npcs(self, world_id: int, *, limit: int | None = None, offset: int = 0) -> tuple[NpcSnapshot, ...]:
         return await self._list(GameNPC, npc_snapshot, GameNPC.world_id == world_id, limit=limit, offset=offset)
 
-    async def create_npc(self, world_id: int, name: str, meta: JSONMap | None = None) -> NpcSnapshot:
+    async def create_npc(
+        self, world_id: int, name: str, meta: JSONMap | None = None, emission: Emission | None = None
+    ) -> NpcSnapshot:
+        emission = emission or Emission()
         row = GameNPC(world_id=world_id, name=name, meta=thaw(meta or {}))
-        return await self._insert(row, npc_snapshot, parent=f"world {world_id}")
+
+        async def journal(npc: NpcSnapshot) -> None:
+            await emission.inside(self._journal, f"npc:{npc.id}", before=0, version=1, source=npc)
+
+        return await self._insert(row, npc_snapshot, parent=f"world {world_id}", then=journal)
 
     async def update_npc(self, npc_id: int, **values: Any) -> NpcSnapshot:
         return await self._update(GameNPC, npc_id, values, npc_snapshot, what="NPC")
 
     async def delete_npc(self, npc_id: int) -> None:
-        await self._delete(GameNPC, npc_id, what="NPC")
+        async def journal() -> None:
+            await Emission().inside(self._journal, f"npc:{npc_id}", before=1, version=1, deleted=True)
+
+        await self._delete(GameNPC, npc_id, what="NPC", then=journal)
 
 
 class SqlGenerationStore(SqlTable):
@@ -112,10 +137,13 @@ class SqlGenerationStore(SqlTable):
 class SqlStorage:
     """The game database behind the ``Storage`` protocol: ``SqlStorage(create_sessionmaker(engine))``."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, max_attempts: int = 30) -> None:
-        self._worlds = SqlWorldStore(sessionmaker)
-        self._npcs = SqlNpcStore(sessionmaker)
-        self._sessions = SqlSessionStore(sessionmaker, max_attempts=max_attempts)
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, max_attempts: int = 30, journal: Journal | None = None
+    ) -> None:
+        """``journal``: where each write's events are appended before its commit (the Redis event log)."""
+        self._worlds = SqlWorldStore(sessionmaker, journal)
+        self._npcs = SqlNpcStore(sessionmaker, journal)
+        self._sessions = SqlSessionStore(sessionmaker, max_attempts=max_attempts, journal=journal)
         self._generations = SqlGenerationStore(sessionmaker)
 
     @property

@@ -3,6 +3,11 @@
 Each event names its world so that dispatch can apply the world's plugin enablement (DESIGN.md decision 8). One
 event object goes to every handler: it is :func:`~pixsim_hooks.plugin.immutable` all the way down, so no handler can
 change what the next one (or the API response) sees.
+
+Every event the backend publishes carries ``event_id``, stable across redeliveries (a handler that may see an event
+twice, as durable delivery allows, keeps the ids it has handled), and ``session_version``, the version of the session
+the committed write produced (None for an event of no session): with them a handler can be idempotent. Neither
+takes part in equality (an event built by hand has neither): two events are equal when they say the same.
 """
 
 from __future__ import annotations
@@ -29,14 +34,18 @@ __all__ = [
 class SessionCreated(Immutable):
     world_id: int
     session: SessionSnapshot
+    event_id: str = field(default="", compare=False)
+    session_version: int | None = field(default=None, compare=False)
 
 
-@immutable()
+@immutable(frozen=("changed",))  # a tuple however it was built (a decoded event's list too)
 @dataclass(frozen=True, slots=True)
 class SessionUpdated(Immutable):
     world_id: int
     session: SessionSnapshot
     changed: tuple[str, ...] = ()  # which parts changed: "flags", "relationships", "world_time"
+    event_id: str = field(default="", compare=False)
+    session_version: int | None = field(default=None, compare=False)
 
 
 @immutable(frozen=("payload",))
@@ -47,6 +56,8 @@ class InteractionExecuted(Immutable):
     npc_id: int
     interaction: str
     payload: Mapping[str, Any] = field(default_factory=FrozenDict)
+    event_id: str = field(default="", compare=False)
+    session_version: int | None = field(default=None, compare=False)
 
 
 @immutable()
@@ -54,6 +65,8 @@ class InteractionExecuted(Immutable):
 class NpcSpawned(Immutable):
     world_id: int
     npc: NpcSnapshot
+    event_id: str = field(default="", compare=False)
+    session_version: int | None = field(default=None, compare=False)
 
 
 @immutable()
@@ -64,6 +77,8 @@ class LocationChanged(Immutable):
     location_id: int
     previous_location_id: int | None = None
     npc_id: int | None = None  # None: the player moved
+    event_id: str = field(default="", compare=False)
+    session_version: int | None = field(default=None, compare=False)
 
 
 @immutable()
@@ -73,3 +88,5 @@ class WorldTimeAdvanced(Immutable):
     session_id: int
     previous: float
     current: float
+    event_id: str = field(default="", compare=False)
+    session_version: int | None = field(default=None, compare=False)

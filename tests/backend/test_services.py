@@ -183,3 +183,23 @@ async def test_generations_go_through_the_store_submit(service: GameService, wor
 async def test_the_default_publish_drops_events_quietly() -> None:
     await drop_events(object())
     assert "dropped until a plugin host is attached" in (drop_events.__doc__ or "")
+
+
+async def test_every_published_event_carries_its_own_id_and_the_version_its_write_produced(
+    service: GameService, recorder: Recorder, world: WorldSnapshot
+) -> None:
+    session = await service.create_session(world.id)
+    npc = await service.create_npc(world.id, "Alex")
+    await service.advance_time(session.id, 5.0)  # one write: SessionUpdated and WorldTimeAdvanced
+    await service.execute_interaction(session.id, npc.id, "talk")  # no change: the version stays 2
+
+    kinds = [(type(e).__name__, e.session_version) for e in recorder.events]  # type: ignore[attr-defined]
+    assert kinds == [
+        ("SessionCreated", 1),
+        ("NpcSpawned", None),
+        ("SessionUpdated", 2),
+        ("WorldTimeAdvanced", 2),
+        ("InteractionExecuted", 2),
+    ]
+    ids = [e.event_id for e in recorder.events]  # type: ignore[attr-defined]
+    assert all(ids) and len(set(ids)) == len(ids)
