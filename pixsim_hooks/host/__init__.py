@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pixsim_hooks.host._breaker import Breakers, BreakerState, BreakerView
 from pixsim_hooks.host._control import ControlPlane, Deployment, LocalControlPlane, ReplicaView, SharedWord
-from pixsim_hooks.host._dispatch import HookCaller, HookRelay
+from pixsim_hooks.host._dispatch import Delivery, HookCaller, HookRelay
 from pixsim_hooks.host._health import FailureRecord, HealthBook, HealthView, Outcome, PluginHealth
 from pixsim_hooks.host._host import PluginHost, PluginInfo, PluginState, control_plane, create_host
 from pixsim_hooks.host._loading import ENTRY_POINT_GROUP, ISOLATED_ENTRY_POINT_GROUP, policy_refusal
@@ -28,6 +28,7 @@ __all__ = [
     "BreakerView",
     "Breakers",
     "ControlPlane",
+    "Delivery",
     "Deployment",
     "ENTRY_POINT_GROUP",
     "FailureRecord",

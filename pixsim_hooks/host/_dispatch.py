@@ -21,6 +21,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from types import CoroutineType
 from typing import Any
 
@@ -43,12 +44,20 @@ from pixsim_hooks.telemetry import (
     Telemetry,
 )
 
-__all__ = ["Dispatcher", "HookCaller", "HookRelay", "Impl", "ImplStats", "Tally", "outcome_of"]
+__all__ = ["Delivery", "Dispatcher", "HookCaller", "HookRelay", "Impl", "ImplStats", "Tally", "outcome_of"]
 
 _NONE: frozenset[str] = frozenset()
 Participant = Callable[[str, str], Any]
 """``participant(plugin_id, hook)`` → the context to call the plugin's impl with, or None when it must not take part."""
 RecordFailure = Callable[[str, str, Outcome, BaseException, "int | None"], None]
+
+
+class Delivery(StrEnum):
+    """How :meth:`HookCaller.deliver` went, when the plugin did not fail."""
+
+    DELIVERED = "delivered"
+    ABSENT = "absent"
+    BLOCKED = "blocked"
 
 
 class Tally:
@@ -576,6 +585,29 @@ class HookCaller:
             finally:
                 untallied(impls, tally)
         return pairs
+
+    def implementers(self) -> tuple[str, ...]:
+        """The ids of the registered plugins that implement this hook, whatever their state."""
+        return tuple(dict.fromkeys(h.plugin_name for h in self._hookimpls()))
+
+    async def deliver(self, plugin_id: str, *, world: WorldScope, **kwargs: Any) -> Delivery | BaseException:
+        """One plugin's impl for one world, as a durable delivery must know the outcome: DELIVERED, ABSENT (the
+        plugin does not take part: disabled, quarantined, not enabled in the world, or no impl), BLOCKED (its
+        breaker is open in that world), or the exception it failed with (recorded like any failure)."""
+        impl = next((i for i in self._view(world)[0] if i.plugin_id == plugin_id), None)
+        if impl is None:
+            return Delivery.ABSENT
+        if world.world_id is not None and plugin_id in self._dispatcher.breakers.blocked(world.world_id):
+            return Delivery.BLOCKED
+        failures: list[tuple[str, BaseException]] = []
+        impls, tally = tallied(impl.alone)
+        try:
+            await self._dispatcher.run(
+                impls, tally, self._spec_args(kwargs), world.world_id, deadline_ms=self._ms, failures=failures
+            )
+        finally:
+            untallied(impls, tally)
+        return failures[0][1] if failures else Delivery.DELIVERED
 
     async def call_plugin(self, plugin_id: str, ctx: object, **kwargs: Any) -> BaseException | None:
         """Call one plugin's impl (lifecycle: whatever its state) through the same loop; its failure, or None

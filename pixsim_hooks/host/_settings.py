@@ -5,9 +5,9 @@ Lists take comma-separated values: ``PIXSIM_PLUGINS_DENY=stealth,audit``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pixsim_hooks.runtime import RuntimeLimits
@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         description="Redis (redis://host:6379/0): every process of the deployment shares the operator's word on each "
-        "plugin and the admin sessions through it (extra pixsim-hooks[redis]). Unset: one process, nothing shared.",
+        "plugin and the admin sessions through it, and events go through its streams to `pixsim-hooks worker` "
+        "processes (extra pixsim-hooks[redis]). Unset: one process, nothing shared, events delivered inline.",
     )
     replica_id: str | None = Field(
         default=None, max_length=200, description="This process's name in the deployment (default: host name and pid)."
@@ -77,6 +78,40 @@ class Settings(BaseSettings):
         le=3600,
         description="How often a process re-reads the shared plugin words and reports itself (a missed message is "
         "caught up by then).",
+    )
+    events_delivery: Literal["inline", "streams"] | None = Field(
+        default=None,
+        description="inline: each process delivers its writes' events after the commit, the response waiting for "
+        "the handlers; streams: through Redis to `pixsim-hooks worker` processes (needs PIXSIM_REDIS_URL). Default: "
+        "streams with PIXSIM_REDIS_URL, inline without.",
+    )
+    events_shards: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Streams the events are spread over (by session); the most workers that deliver to one plugin at "
+        "once. Every process of a deployment must use the same number.",
+    )
+    events_max_attempts: int = Field(
+        default=5, ge=1, le=1000, description="Deliveries of one event to a failing plugin before it is dead-lettered."
+    )
+    events_backoff_s: float = Field(
+        default=0.5, gt=0, le=3600, description="Wait before the first retry of an event; doubled for each next one."
+    )
+    events_max_backoff_s: float = Field(default=30.0, gt=0, le=3600, description="The longest wait between retries.")
+    events_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How long a worker's hold on a (plugin, stream) outlives the worker: a killed worker's events are "
+        "taken over after it.",
+    )
+    events_commit_horizon_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a worker waits for the database to show the write behind an event before it drops the "
+        "event as one whose transaction never committed.",
     )
     breaker_threshold: int = Field(default=5, ge=1, description="Failures in the window that open a plugin's breaker.")
     breaker_window_s: float = Field(default=60.0, gt=0, description="Window the breaker counts failures in.")
@@ -111,6 +146,18 @@ class Settings(BaseSettings):
         description="Largest request body the backend reads; a larger one is answered 413 before any route runs.",
     )
     log_format: str = Field(default="console", pattern="^(console|json)$")
+
+    @field_validator("events_delivery")
+    @classmethod
+    def _streams_need_redis(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "streams" and info.data.get("redis_url") is None:
+            raise ValueError("streams needs PIXSIM_REDIS_URL (the event log is on Redis)")
+        return value
+
+    @property
+    def streams_events(self) -> bool:
+        """Whether events go through the Redis event log to workers (else: inline, in the process that wrote)."""
+        return self.redis_url is not None and self.events_delivery != "inline"
 
     def runtime_limits(self) -> RuntimeLimits:
         """What out-of-process plugins run under, from these settings."""

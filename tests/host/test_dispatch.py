@@ -11,7 +11,7 @@ from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from pixsim_hooks import NpcSnapshot, SessionSnapshot, hookimpl
-from pixsim_hooks.host import Outcome, PluginState, WorldScope
+from pixsim_hooks.host import Delivery, Outcome, PluginState, WorldScope
 from pixsim_hooks.plugin import ExtensionKind
 from tests.conftest import MakeHost
 from tests.host.plugins import Recorder, Second, manifest
@@ -373,3 +373,63 @@ async def test_a_storage_failure_under_a_hook_is_the_cores_and_counts_nothing_ag
     assert "the storage failed under a plugin's call" in events
     assert "core error under a plugin's call; fallback applied" in events
     assert "plugin call failed; fallback applied" not in events
+
+
+# -- deliver: one plugin's impl, as a durable event delivery needs the outcome ---------------------------------------
+async def test_deliver_calls_that_plugin_alone_and_says_it_was_delivered(make_host: MakeHost) -> None:
+    recorder, other = Recorder(), Second()
+    host = await make_host(recorder, other)
+
+    outcome = await host.hook.on_session_created.deliver("recorder", world=WorldScope(1), event=created())
+
+    assert outcome is Delivery.DELIVERED
+    assert len(recorder.seen) == 1 and other.seen == []
+
+
+async def test_deliver_hands_back_the_failure_and_records_it(make_host: MakeHost) -> None:
+    host = await make_host(Raiser())
+
+    outcome = await host.hook.on_session_created.deliver("raiser", world=WorldScope(1), event=created())
+
+    assert isinstance(outcome, RuntimeError) and str(outcome) == "event handler broke"
+    assert host.health.of("raiser").recent[-1].where == "on_session_created"
+
+
+async def test_deliver_says_absent_for_a_plugin_that_takes_no_part(make_host: MakeHost) -> None:
+    recorder = Recorder()
+    host = await make_host(recorder, Raiser())
+    await host.disable("raiser")
+
+    assert await host.hook.on_session_created.deliver("raiser", world=WorldScope(1), event=created()) is (
+        Delivery.ABSENT
+    )
+    elsewhere = WorldScope(1, frozenset({"raiser"}))  # a world that does not enable the recorder
+    assert await host.hook.on_session_created.deliver("recorder", world=elsewhere, event=created()) is (Delivery.ABSENT)
+    assert await host.hook.on_session_created.deliver("nobody", world=WorldScope(1), event=created()) is (
+        Delivery.ABSENT
+    )
+    assert recorder.seen == []
+
+
+async def test_deliver_says_blocked_while_the_plugins_breaker_is_open_in_that_world(make_host: MakeHost) -> None:
+    host = await make_host(Raiser(), breaker_threshold=1)
+    first = await host.hook.on_session_created.deliver("raiser", world=WorldScope(1), event=created())
+    assert isinstance(first, RuntimeError)  # that failure opened its breaker in world 1
+
+    assert await host.hook.on_session_created.deliver("raiser", world=WorldScope(1), event=created()) is (
+        Delivery.BLOCKED
+    )
+    assert isinstance(
+        await host.hook.on_session_created.deliver("raiser", world=WorldScope(2), event=created()), RuntimeError
+    )
+
+
+async def test_implementers_lists_every_registered_plugin_with_the_hook_whatever_its_state(
+    make_host: MakeHost,
+) -> None:
+    host = await make_host(Recorder(), Raiser(), Suggester())
+    await host.disable("raiser")
+
+    assert sorted(host.hook.on_session_created.implementers()) == ["raiser", "recorder"]
+    assert host.hook.suggest_activities.implementers() != ()
+    assert "recorder" not in host.hook.suggest_activities.implementers()
