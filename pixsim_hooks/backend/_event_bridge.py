@@ -1,9 +1,12 @@
-"""Delivers the backend's committed events to the plugins' event hooks, scoped to the event's world."""
+"""Delivers the backend's committed events to the plugins' event hooks, scoped to the event's world: inline in one
+process, or through the deployment's event log on Redis (:func:`event_log`) to ``pixsim-hooks worker`` processes."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pixsim_hooks.backend._services import Publish
-from pixsim_hooks.host import PluginHost
+from pixsim_hooks.host import PluginHost, Settings
 from pixsim_hooks.plugin import (
     InteractionExecuted,
     LocationChanged,
@@ -13,7 +16,10 @@ from pixsim_hooks.plugin import (
     WorldTimeAdvanced,
 )
 
-__all__ = ["EVENT_HOOKS", "host_publisher"]
+if TYPE_CHECKING:
+    from pixsim_hooks.backend._event_log import RedisEventLog
+
+__all__ = ["EVENT_HOOKS", "event_log", "event_plugins", "host_publisher"]
 
 EVENT_HOOKS: dict[type, str] = {
     SessionCreated: "on_session_created",
@@ -40,3 +46,20 @@ def host_publisher(host: PluginHost) -> Publish:
         await hook(event=event, world=host.world_scope(world_id, world.meta if world else None))
 
     return publish
+
+
+def event_plugins(host: PluginHost) -> list[str]:
+    """The plugins that implement at least one event hook, in load order: each is a consumer group of the log."""
+    found: dict[str, None] = {}
+    for hook in EVENT_HOOKS.values():
+        found.update(dict.fromkeys(getattr(host.hook, hook).implementers()))
+    return [pid for pid in host.load_order if pid in found]
+
+
+def event_log(settings: Settings) -> RedisEventLog | None:
+    """The deployment's event log when events go through Redis (redis-py is imported only then)."""
+    if settings.redis_url is None or not settings.streams_events:
+        return None
+    from pixsim_hooks.backend._event_log import RedisEventLog
+
+    return RedisEventLog(settings.redis_url, hooks=EVENT_HOOKS, shards=settings.events_shards)

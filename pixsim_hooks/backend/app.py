@@ -32,7 +32,7 @@ from pixsim_hooks.backend._api._admin_page import router as admin_page_router
 from pixsim_hooks.backend._api._admin_sessions import session_store
 from pixsim_hooks.backend._api._body_limit import BodyLimit
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
-from pixsim_hooks.backend._event_bridge import host_publisher
+from pixsim_hooks.backend._event_bridge import event_log, event_plugins, host_publisher
 from pixsim_hooks.backend._otel import sdk_setup
 from pixsim_hooks.backend._services import GameService, Publish
 from pixsim_hooks.backend._store import SqlStorage
@@ -85,6 +85,7 @@ def create_app(
         "meter_provider": meter_provider,
     }
     app.state.admin_sessions = session_store(app.state.settings.redis_url)  # shared by a deployment's processes
+    app.state.event_log = None  # the lifespan opens the deployment's event log, with PIXSIM_REDIS_URL
     install_problem_handlers(app)
     # Plugin middleware never wraps the admin API or the admin page, and never sees the admin cookie.
     private = (f"{API_PREFIX}/admin", "/admin")
@@ -110,10 +111,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database, load the plugin host on it, build the service; shut both down at the end."""
     settings: Settings = app.state.settings
     engine = create_engine(settings.database_url)
+    events = app.state.event_log = event_log(settings)
     try:
         await create_schema(engine)
-        storage = SqlStorage(create_sessionmaker(engine))
+        storage = SqlStorage(create_sessionmaker(engine), journal=events)
         host = await _start_host(app, settings, storage)
+        if events is not None:  # before the first write: every event from here on waits for its plugins' workers
+            await events.ensure_groups(event_plugins(host))  # Redis away: said, and the writes deliver inline
         publish = app.state.publish or host_publisher(host)
         app.state.engine, app.state.storage = engine, storage
         app.state.service = GameService(storage, publish)
@@ -130,6 +134,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await engine.dispose()
         await app.state.admin_sessions.close()
+        if events is not None:
+            await events.close()
 
 
 async def _start_host(app: FastAPI, settings: Settings, storage: SqlStorage) -> PluginHost:

@@ -1,4 +1,4 @@
-"""``pixsim-hooks``: serve the reference backend, seed a demo world, inspect the installed plugins, scaffold one.
+"""``pixsim-hooks``: serve the reference backend, deliver its events, seed a demo world, inspect and scaffold plugins.
 
 Every command reads its settings from the ``PIXSIM_*`` environment (see the README); the database is
 ``PIXSIM_DATABASE_URL`` (default: ``./pixsim.sqlite3``). Exit codes: 0 done, 1 the command failed (database
@@ -28,6 +28,7 @@ from pixsim_hooks.backend._cli_common import EXIT_CONFIG, fail, load_settings, s
 from pixsim_hooks.backend._cli_new import new_plugin
 from pixsim_hooks.backend._cli_plugins import plugins_app
 from pixsim_hooks.backend._cli_simulate import simulate
+from pixsim_hooks.backend._cli_worker import run_worker
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
 from pixsim_hooks.backend._demo import DEMO_WORLD_NAME, DemoWorld, find_demo_world, seed_demo_world
 from pixsim_hooks.backend._services import GameService
@@ -138,6 +139,17 @@ def serve(
         return
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port)
     uvicorn.Server(config).run(sockets=[listener])
+
+
+@app.command()
+def worker(
+    name: Annotated[
+        str | None,
+        typer.Option(help="This worker's name in the deployment (default: host name, pid and a random tag)."),
+    ] = None,
+) -> None:
+    """Deliver the deployment's events (PIXSIM_REDIS_URL) to the plugins' event hooks until SIGTERM or Ctrl-C."""
+    run_worker(name)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -4,7 +4,8 @@ What an operator installs (:class:`ProcessPlugin`, :class:`RemotePlugin`); the h
 (:class:`IsolatedPlugin`: handshake, batched calls, capability requests, restarts, over one :class:`Transport`,
 started by :func:`start_isolated`, the one place a transport is chosen; a sandboxed plugin's routers as
 :class:`ForwardedRoutes`, which the web wing mounts); the sandbox (:func:`detect_sandbox`); the
-wire protocol (``docs/plugin-protocol.md``) and its signatures; and the plugin's side: the child process
+wire protocol (``docs/plugin-protocol.md``), its value encoding (which the event log stores events in) and its
+signatures; and the plugin's side: the child process
 (``python -m pixsim_hooks.runtime._child``), the runner that calls the plugin's own hookimpls, and
 :func:`serve_plugin`, which serves a plugin over HTTP.
 
@@ -20,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from pixsim_hooks.runtime._descriptors import ProcessPlugin, RemotePlugin
 from pixsim_hooks.runtime._isolated import ForwardedRoutes, IsolatedPlugin, RestartPolicy, State, Transport
-from pixsim_hooks.runtime._protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ROUTE_CONTEXT_KEY, OversizedMessage
+from pixsim_hooks.runtime._protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    ROUTE_CONTEXT_KEY,
+    OversizedMessage,
+    decode_value,
+    encode_value,
+)
 from pixsim_hooks.runtime._results import RouteAnswer, RouteShape
 from pixsim_hooks.runtime._runner import ISOLATED_HOOKS, REGISTER_MEMBERS, ROUTE_HOOKS
 from pixsim_hooks.runtime._sandbox import SandboxKind, detect_sandbox, unconfinable_reason
@@ -54,7 +62,9 @@ __all__ = [
     "State",
     "TIMESTAMP_HEADER",
     "Transport",
+    "decode_value",
     "detect_sandbox",
+    "encode_value",
     "serve_plugin",
     "start_isolated",
     "unconfinable_reason",

@@ -228,6 +228,26 @@ async def test_serve_refuses_several_workers_without_redis_in_one_line(tmp_path:
     assert not database.exists()  # refused before anything was opened
 
 
+async def test_worker_refuses_to_start_without_redis_in_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "never.sqlite3"
+    result = await invoke("worker", PIXSIM_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
+    assert result.exit_code == 2, result.output
+    assert "worker needs PIXSIM_REDIS_URL" in result.output and "Traceback" not in result.output
+    assert not database.exists()
+
+
+async def test_worker_refuses_to_start_when_the_servers_deliver_their_own_events() -> None:
+    result = await invoke("worker", PIXSIM_REDIS_URL="redis://127.0.0.1:1/0", PIXSIM_EVENTS_DELIVERY="inline")
+    assert result.exit_code == 1, result.output
+    assert "PIXSIM_EVENTS_DELIVERY=inline" in result.output and "Traceback" not in result.output
+
+
+async def test_streamed_events_without_redis_is_a_bad_setting_naming_the_variable() -> None:
+    result = await invoke("plugins", "list", PIXSIM_EVENTS_DELIVERY="streams")
+    assert result.exit_code == 2
+    assert "PIXSIM_EVENTS_DELIVERY" in result.output and "PIXSIM_REDIS_URL" in result.output
+
+
 async def test_serve_refuses_a_port_out_of_range_before_starting() -> None:
     result = await invoke("serve", "--port", "70000")
     assert result.exit_code == 2

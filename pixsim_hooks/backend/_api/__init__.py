@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pixsim_hooks.backend._api import _admin, _generations, _locations, _npcs, _sessions, _tick, _worlds
+from pixsim_hooks.backend._api import _admin, _admin_events, _generations, _locations, _npcs, _sessions, _tick, _worlds
 from pixsim_hooks.backend._api._problems import (
     install_problem_handlers,
     plugin_problem_handlers,
@@ -31,13 +31,13 @@ OPENAPI_TAGS = [
         "description": "Play sessions: flags, relationships and world time, version-checked.",
     },
     {"name": "generations", "description": "Content generation requests."},
-    {"name": "admin", "description": "Plugins, their health, and per-world enablement (admin token)."},
+    {"name": "admin", "description": "Plugins, their health, per-world enablement, event delivery (admin token)."},
 ]
 
 
 def api_router() -> APIRouter:
     """A fresh router with every game route, for mounting at :data:`API_PREFIX`."""
     router = APIRouter(responses=problems(422, 500))
-    for module in (_worlds, _locations, _npcs, _sessions, _tick, _generations, _admin):
+    for module in (_worlds, _locations, _npcs, _sessions, _tick, _generations, _admin, _admin_events):
         router.include_router(module.router)
     return router

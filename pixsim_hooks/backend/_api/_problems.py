@@ -47,6 +47,7 @@ _DESCRIPTIONS = {
     422: "Invalid request; ``errors`` names each field (``loc`` is its path).",
     500: "Unexpected error; the details are only in the server log.",
     502: "The plugin serving this route failed; ``plugin`` names it.",
+    503: "The deployment's Redis cannot be reached right now; nothing was changed.",
 }
 
 
