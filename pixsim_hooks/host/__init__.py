@@ -14,7 +14,14 @@ Imports the plugin, runtime and telemetry wings (and pluggy, the OpenTelemetry A
 from __future__ import annotations
 
 from pixsim_hooks.host._breaker import Breakers, BreakerState, BreakerView
-from pixsim_hooks.host._control import ControlPlane, Deployment, LocalControlPlane, ReplicaView, SharedWord
+from pixsim_hooks.host._control import (
+    ControlPlane,
+    Deployment,
+    LocalControlPlane,
+    ReplicaView,
+    SharedFailure,
+    SharedWord,
+)
 from pixsim_hooks.host._dispatch import Delivery, HookCaller, HookRelay
 from pixsim_hooks.host._health import FailureRecord, HealthBook, HealthView, Outcome, PluginHealth
 from pixsim_hooks.host._host import PluginHost, PluginInfo, PluginState, control_plane, create_host
@@ -45,6 +52,7 @@ __all__ = [
     "PluginState",
     "ReplicaView",
     "Settings",
+    "SharedFailure",
     "SharedWord",
     "WorldScope",
     "control_plane",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -27,6 +27,7 @@ __all__ = [
     "OpenBreaker",
     "ReplicaView",
     "STALE_AFTER_PERIODS",
+    "SharedFailure",
     "SharedWord",
     "Word",
     "quorum",
@@ -60,6 +61,41 @@ class SharedWord:
         except (ValueError, TypeError, KeyError):
             return None
         return word if word.state in ("enabled", "disabled", "quarantined") else None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedFailure:
+    """One failure of a plugin in one process of the deployment: which process, where, what, in which world, when
+    (that process's wall time)."""
+
+    replica: str
+    where: str
+    outcome: str
+    exc_type: str
+    message: str
+    world_id: int | None
+    at: float
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: str) -> SharedFailure | None:
+        """The failure stored as ``raw``, or None when it is not one."""
+        try:
+            data = json.loads(raw)
+            world = data["world_id"]
+            return cls(
+                str(data["replica"]),
+                str(data["where"]),
+                str(data["outcome"]),
+                str(data["exc_type"]),
+                str(data["message"]),
+                None if world is None else int(world),
+                float(data["at"]),
+            )
+        except (ValueError, TypeError, KeyError):
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +180,13 @@ class ControlPlane(Protocol):
     async def deployment(self) -> Deployment:
         """The shared words and every process's last report."""
 
+    def share_failure(self, plugin_id: str, failure: SharedFailure) -> None:
+        """Tell the deployment of one failure of a plugin in this process (queued: never waits, never fails)."""
+
+    async def failures(self, plugin_ids: Sequence[str], since: float) -> dict[str, list[SharedFailure]] | None:
+        """Each plugin's failures in every process of the deployment since ``since`` (wall time), oldest first;
+        None when nothing is shared (one process) or the shared store cannot be read now."""
+
     async def close(self) -> None:
         """Leave (this process's report is withdrawn)."""
 
@@ -173,6 +216,12 @@ class LocalControlPlane:
         plugins, failing = self._report()
         view = ReplicaView(self.replica, plugins, True, time.time(), failing)
         return Deployment(False, self.replica, True, None, dict(self._words), (view,))
+
+    def share_failure(self, plugin_id: str, failure: SharedFailure) -> None:
+        return None  # the host's own health book is the deployment's whole
+
+    async def failures(self, plugin_ids: Sequence[str], since: float) -> dict[str, list[SharedFailure]] | None:
+        return None
 
     async def close(self) -> None:
         return None

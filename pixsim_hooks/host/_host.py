@@ -23,7 +23,7 @@ import structlog
 import hookspecs
 from hookspecs import PROJECT_NAME, contract_of
 from pixsim_hooks.host._breaker import Breakers
-from pixsim_hooks.host._control import ControlPlane, Failing, LocalControlPlane, SharedWord
+from pixsim_hooks.host._control import ControlPlane, Failing, LocalControlPlane, SharedFailure, SharedWord
 from pixsim_hooks.host._dispatch import Dispatcher, HookCaller, HookRelay, outcome_of
 from pixsim_hooks.host._health import HealthBook, Outcome
 from pixsim_hooks.host._loading import (
@@ -234,7 +234,11 @@ class PluginHost:
         if type(exc) is CoreError:
             _log.error("core error under a plugin's call; fallback applied", plugin_id=plugin_id, hook=where)
             return
-        self.health.record_failure(plugin_id, where, outcome, exc, world_id)
+        record = self.health.record_failure(plugin_id, where, outcome, exc, world_id)
+        shared = SharedFailure(
+            self.control.replica, where, outcome.value, record.exc_type, record.message, world_id, record.at
+        )
+        self.control.share_failure(plugin_id, shared)  # the deployment's health window
         if world_id is not None:
             self.breakers.record_failure(plugin_id, world_id)
 

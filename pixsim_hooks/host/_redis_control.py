@@ -5,6 +5,9 @@ replica reports.
 - ``<prefix>:control`` — a channel; each message names a plugin whose word changed. A message only says *look*:
   the process reads the word from the hash, so a message lost, duplicated or out of order changes nothing.
 - ``<prefix>:replicas`` — replica id → its last report (its plugins' states, whether it reaches Redis, when).
+- ``<prefix>:failures:<plugin>`` — a stream of the plugin's failures in every process (:class:`SharedFailure`),
+  the newest :data:`FAILURES_KEPT`: each process adds its own (queued, written in the background: recording a failure
+  never waits on Redis) and reads the deployment's health window from it.
 - ``<prefix>:breaker:<plugin>:<world>`` — replica id → when its breaker for that plugin and world opened (its vote),
   expiring after one cooldown. A vote is announced on the channel too; every process counts the votes of the
   processes alive (reported within three reconcile periods) and opens its own breaker once they reach the quorum
@@ -25,6 +28,8 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 
 import redis.asyncio as aioredis
@@ -37,6 +42,7 @@ from pixsim_hooks.host._control import (
     OpenBreaker,
     ReplicaView,
     Report,
+    SharedFailure,
     SharedWord,
     quorum,
     replica_view,
@@ -50,6 +56,10 @@ _log = structlog.get_logger("pixsim_hooks.control")
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 MAX_BACKOFF_S = 5.0
 CLOSE_TIMEOUT_S = 5.0
+FAILURES_KEPT = 1000  # per plugin, in the shared stream (the health window reads within it)
+FAILURES_QUEUED = 1000  # failures of this process waiting for Redis; beyond that the oldest are not shared
+FAILURES_TTL_S = 24 * 3600  # a plugin that has not failed for a day has no shared failure left
+CLOCK_SLACK_S = 60.0  # how far the processes' clocks may disagree with Redis's when the window is read
 
 
 class RedisControlPlane:
@@ -80,6 +90,10 @@ class RedisControlPlane:
         self._seen: dict[str, str] = {}  # plugin id -> the raw word last applied here
         self._pending: dict[str, SharedWord] = {}  # words published here while Redis was unreachable
         self._task: asyncio.Task[None] | None = None
+        self._failures_prefix = f"{prefix}:failures:"
+        self._failures_out: deque[tuple[str, SharedFailure]] = deque(maxlen=FAILURES_QUEUED)
+        self._failures_ready = asyncio.Event()
+        self._sharer: asyncio.Task[None] | None = None
         self._closing = False
         self.connected = False
         self.last_error: str | None = None
@@ -94,14 +108,16 @@ class RedisControlPlane:
         except _FAILURES as exc:
             self._mark(False, exc)
         self._task = asyncio.get_running_loop().create_task(self._listen())
+        self._sharer = asyncio.get_running_loop().create_task(self._share_failures())
 
     async def close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            # Bounded: redis-py can turn a cancellation that meets one of its own timeouts into a TimeoutError,
-            # which the loop takes for Redis being away; the flag ends the loop then, and this wait is the backstop.
-            await asyncio.wait({self._task}, timeout=CLOSE_TIMEOUT_S)
+        for task in (self._task, self._sharer):
+            if task is not None:
+                task.cancel()
+                # Bounded: redis-py can turn a cancellation that meets one of its own timeouts into a TimeoutError,
+                # which the loop takes for Redis being away; the flag ends the loop then, this wait is the backstop.
+                await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
         with contextlib.suppress(*_FAILURES):
             await self._redis.hdel(self._replicas_key, self.replica)
         await self._redis.aclose()
@@ -170,6 +186,53 @@ class RedisControlPlane:
             await self._write(plugin_id, word)
             self._seen[plugin_id] = word.dumps()
             del self._pending[plugin_id]
+
+    # -- the deployment's health window ---------------------------------------------------------------------------
+    def share_failure(self, plugin_id: str, failure: SharedFailure) -> None:
+        self._failures_out.append((plugin_id, failure))
+        self._failures_ready.set()
+
+    async def _share_failures(self) -> None:
+        """Write the queued failures, in order, in one pipeline per wake-up; kept (and retried) while Redis is away."""
+        backoff = 0.1
+        while not self._closing:
+            await self._failures_ready.wait()
+            self._failures_ready.clear()
+            batch = list(self._failures_out)
+            self._failures_out.clear()
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for plugin_id, failure in batch:
+                        key = self._failures_prefix + plugin_id
+                        pipe.xadd(key, {"f": failure.dumps()}, maxlen=FAILURES_KEPT, approximate=True)
+                        pipe.expire(key, FAILURES_TTL_S)
+                    await pipe.execute()
+                backoff = 0.1
+            except _FAILURES as exc:
+                if self._closing:
+                    return
+                self._failures_out.extendleft(reversed(batch))  # before what came meanwhile; the oldest go first
+                self._mark(False, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                self._failures_ready.set()
+
+    async def failures(self, plugin_ids: Sequence[str], since: float) -> dict[str, list[SharedFailure]] | None:
+        # Entry ids carry Redis's clock, the failures their process's: read with slack, then keep by the latter.
+        first = f"{max(0, int((since - CLOCK_SLACK_S) * 1000))}"
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for plugin_id in plugin_ids:
+                    pipe.xrange(self._failures_prefix + plugin_id, min=first, max="+", count=FAILURES_KEPT)
+                answers = await pipe.execute()
+        except _FAILURES as exc:
+            self._mark(False, exc)
+            return None
+        found: dict[str, list[SharedFailure]] = {}
+        for plugin_id, entries in zip(plugin_ids, answers, strict=True):
+            shared = (SharedFailure.loads(_text(fields.get("f", ""))) for _, fields in entries)
+            found[plugin_id] = sorted((f for f in shared if f is not None and f.at >= since), key=lambda f: f.at)
+        return found
 
     # -- listening ------------------------------------------------------------------------------------------------
     async def _listen(self) -> None:

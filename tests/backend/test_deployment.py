@@ -128,6 +128,7 @@ async def test_an_admin_session_opened_on_one_server_works_on_all_and_ends_on_al
         assert await until_all(client, [b, c], "audit", "disabled")
         page = (await client.get(f"{b.origin}/admin", headers=cookie)).text  # the page shows the deployment
         assert 'id="deployment-table"' in page and page.count("data-replica=") == 3
+        assert "deployment, last 60 s: 0" in page  # each plugin's window over the deployment
         assert page.count("audit: disabled") == 3 and "(this page)" in page
         logout = await client.post(f"{c.origin}/admin/logout", headers={**cookie, "Origin": c.origin})
         assert logout.status_code == 303
@@ -198,6 +199,17 @@ async def test_a_plugin_failing_on_two_of_three_servers_is_taken_out_of_that_wor
         seen = await eventually(deployment, lambda seen: seen["window_failures"] == {"flaky": 4}, "no shared window")
         failing = {r["replica"]: sorted(r["failing"]) for r in seen["replicas"]}
         assert sorted(failing.values()) == [[], ["flaky"], ["flaky"]]
+
+        # The health endpoint of c, which saw none of them, shows the deployment's window: each failure, where.
+        async def health() -> dict[str, Any]:
+            answer: dict[str, Any] = (await client.get(f"{c.base}/admin/plugins/health", headers=ADMIN)).json()
+            return answer["flaky"]
+
+        flaky = await eventually(health, lambda seen: seen["deployment"]["window_failures"] == 4, "no shared health")
+        assert flaky["window_failures"] == 0  # c's own
+        assert sorted(flaky["deployment"]["by_replica"].values()) == [2, 2]
+        assert {f["replica"] for f in flaky["deployment"]["recent"]} == set(flaky["deployment"]["by_replica"])
+        assert {f["where"] for f in flaky["deployment"]["recent"]} == {"on_session_created"}
 
 
 async def test_one_server_alone_seeing_a_plugin_fail_opens_only_its_own_breaker(start: Start, redis_url: str) -> None:

@@ -321,3 +321,72 @@ async def test_a_process_started_while_redis_is_down_serves_and_joins_when_redis
         assert await until(lambda: state(early) is PluginState.DISABLED)  # it joined once Redis was there
     finally:
         server.stop()
+
+
+# -- the health window: every process's failures, read by any ------------------------------------------------------
+async def test_a_failure_in_one_process_is_in_the_deployments_health_window_read_from_another(
+    make_host: MakeHost,
+) -> None:
+    failing, quiet = FailsInWorldOne(failing=True), FailsInWorldOne(failing=False)
+    a = await make_host("a", failing)
+    b = await make_host("b", quiet)
+    before = time.time()
+    await a.hook.on_session_created(event=created(1), world=WorldScope(1))
+    await b.hook.on_session_created(event=created(1), world=WorldScope(1))  # fine in b
+
+    async def shared_in_b() -> bool:
+        found = await b.control.failures(["flaky"], since=before)
+        return found is not None and len(found["flaky"]) == 1
+
+    assert await until(shared_in_b), "a's failure never reached the deployment's window"
+    found = await b.control.failures(["flaky", "notes"], since=before)
+    assert found is not None
+    [failure] = found["flaky"]
+    assert (failure.replica, failure.where, failure.outcome, failure.exc_type, failure.world_id) == (
+        "a",
+        "on_session_created",
+        "error",
+        "RuntimeError",
+        1,
+    )
+    assert failure.message == "world one breaks me here" and failure.at >= before
+    assert found["notes"] == []
+    assert b.health.view("flaky").window_failures == 0  # b's own window is still only b's
+    later = await b.control.failures(["flaky"], since=time.time() + 1)  # outside the window asked for
+    assert later == {"flaky": []}
+
+
+async def test_failures_recorded_while_redis_is_gone_are_shared_when_it_is_back(
+    make_host: MakeHost, tmp_path: Path
+) -> None:
+    directory = tmp_path / "own-redis"
+    directory.mkdir()
+    server = RedisServer(directory)
+    try:
+        a = await make_host("a", FailsInWorldOne(failing=True), url=server.url)
+        b = await make_host("b", FailsInWorldOne(failing=False), url=server.url)
+        before = time.time()
+        server.stop()
+        for _ in range(3):
+            await a.hook.on_session_created(event=created(1), world=WorldScope(1))  # never waits on Redis
+        assert await b.control.failures(["flaky"], since=before) is None  # b cannot read the window now
+        server = RedisServer(directory, port=server.port)
+
+        async def all_three() -> bool:
+            found = await b.control.failures(["flaky"], since=before)
+            return found is not None and [f.replica for f in found["flaky"]] == ["a", "a", "a"]
+
+        assert await until(all_three), "the failures kept while Redis was away were never shared"
+    finally:
+        server.stop()
+
+
+async def test_one_process_alone_has_no_deployment_window() -> None:
+    host = create_host(Settings(), plugins=[FailsInWorldOne(failing=True)], entry_points=[])
+    await host.load()
+    try:
+        await host.hook.on_session_created(event=created(1), world=WorldScope(1))
+        assert await host.control.failures(["flaky"], since=0.0) is None
+        assert host.health.view("flaky").window_failures == 1
+    finally:
+        await host.shutdown()

@@ -7,6 +7,8 @@ Authenticated by ``Authorization: Bearer <PIXSIM_ADMIN_TOKEN>``; without a confi
 from __future__ import annotations
 
 import secrets
+import time
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -19,7 +21,7 @@ from pixsim_hooks.backend._api._deps import IdPath
 from pixsim_hooks.backend._api._problems import QUARANTINED, problem_response, problems
 from pixsim_hooks.backend.behavior import check_world_meta
 from pixsim_hooks.fastapi import host_of
-from pixsim_hooks.host import PluginHost, PluginInfo, PluginState, enabled_plugins_from_meta
+from pixsim_hooks.host import PluginHost, PluginInfo, PluginState, SharedFailure, enabled_plugins_from_meta
 from pixsim_hooks.plugin import (
     ConfigError,
     HookDeadlineExceeded,
@@ -72,8 +74,18 @@ class FailureOut(BaseModel):
     at: float
 
 
+class SharedFailureOut(FailureOut):
+    replica: str = Field(description="The process it happened in")
+
+
+class DeploymentHealthOut(BaseModel):
+    window_failures: int = Field(description="Failures within the health window in every process of the deployment")
+    by_replica: dict[str, int] = Field(description="Those failures, per process")
+    recent: list[SharedFailureOut] = Field(description="The latest of them, oldest first")
+
+
 class HealthOut(BaseModel):
-    healthy: bool = Field(description="No failure within the sliding window")
+    healthy: bool = Field(description="No failure within the sliding window (in this process)")
     window_s: float
     window_failures: int
     window_calls: int
@@ -82,6 +94,10 @@ class HealthOut(BaseModel):
     failures: dict[str, int] = Field(description="Lifetime failures by outcome")
     denials: int
     recent: list[FailureOut]
+    deployment: DeploymentHealthOut | None = Field(
+        default=None,
+        description="The same window over every process of the deployment (null: one process, or Redis unreachable)",
+    )
 
 
 class BreakerOut(BaseModel):
@@ -158,11 +174,27 @@ class Enablement(BaseModel):
     enabled: bool = Field(strict=True)  # JSON's true or false only (lax mode takes 1, "yes", "on")
 
 
-def _health_out(host: PluginHost, plugin_id: str, *, recent: int) -> HealthOut:
+Shared = dict[str, list[SharedFailure]] | None
+
+
+async def _shared_failures(host: PluginHost, plugin_ids: list[str]) -> Shared:
+    """The plugins' failures in every process of the deployment within the health window (None: not shared)."""
+    return await host.control.failures(plugin_ids, since=time.time() - host.settings.health_window_s)
+
+
+def _health_out(host: PluginHost, plugin_id: str, *, recent: int, shared: Shared) -> HealthOut:
     view = host.health.view(plugin_id)
-    data = {k: getattr(view, k) for k in HealthOut.model_fields if k != "recent"}
+    data = {k: getattr(view, k) for k in HealthOut.model_fields if k not in ("recent", "deployment")}
     failures = [FailureOut.model_validate(r, from_attributes=True) for r in view.recent[-recent:]]
-    return HealthOut(**data, recent=failures)
+    deployment = None
+    if shared is not None:
+        window = shared.get(plugin_id, [])
+        deployment = DeploymentHealthOut(
+            window_failures=len(window),
+            by_replica=dict(sorted(Counter(f.replica for f in window).items())),
+            recent=[SharedFailureOut.model_validate(f, from_attributes=True) for f in window[-recent:]],
+        )
+    return HealthOut(**data, recent=failures, deployment=deployment)
 
 
 def _breakers_out(host: PluginHost, plugin_id: str | None = None) -> list[BreakerOut]:
@@ -173,7 +205,7 @@ def _breakers_out(host: PluginHost, plugin_id: str | None = None) -> list[Breake
     ]
 
 
-def _plugin_out(host: PluginHost, info: PluginInfo, *, recent: int) -> PluginOut:
+def _plugin_out(host: PluginHost, info: PluginInfo, *, recent: int, shared: Shared) -> PluginOut:
     return PluginOut(
         id=info.id,
         state=info.state,
@@ -184,9 +216,13 @@ def _plugin_out(host: PluginHost, info: PluginInfo, *, recent: int) -> PluginOut
         permissions=list(info.permissions),
         unknown_permissions=list(info.unknown_permissions),
         ignored_hooks=list(info.ignored_hooks),
-        health=_health_out(host, info.id, recent=recent),
+        health=_health_out(host, info.id, recent=recent, shared=shared),
         breakers=_breakers_out(host, info.id),
     )
+
+
+async def _one_plugin_out(host: PluginHost, info: PluginInfo) -> PluginOut:
+    return _plugin_out(host, info, recent=50, shared=await _shared_failures(host, [info.id]))
 
 
 def _info(host: PluginHost, plugin_id: str) -> PluginInfo:
@@ -198,12 +234,19 @@ def _info(host: PluginHost, plugin_id: str) -> PluginInfo:
 
 @router.get("/plugins", summary="List plugins with state, permissions and health")
 async def list_plugins(host: Host) -> list[PluginOut]:
-    return [_plugin_out(host, info, recent=5) for info in host.plugins()]
+    plugins = host.plugins()
+    shared = await _shared_failures(host, [info.id for info in plugins])
+    return [_plugin_out(host, info, recent=5, shared=shared) for info in plugins]
 
 
-@router.get("/plugins/health", summary="Health of every plugin over the sliding window, and open breakers")
+@router.get(
+    "/plugins/health",
+    summary="Health of every plugin over the sliding window, here and (in a deployment) in every process",
+)
 async def plugins_health(host: Host) -> dict[str, HealthOut]:
-    return {info.id: _health_out(host, info.id, recent=5) for info in host.plugins()}
+    plugins = host.plugins()
+    shared = await _shared_failures(host, [info.id for info in plugins])
+    return {info.id: _health_out(host, info.id, recent=5, shared=shared) for info in plugins}
 
 
 @router.get("/deployment", summary="The processes of the deployment, each one's view, and the shared plugin words")
@@ -250,7 +293,7 @@ async def metrics(host: Host) -> dict[str, Any]:
 
 @router.get("/plugins/{plugin_id}", responses=problems(404), summary="One plugin, with its recent failures")
 async def get_plugin(plugin_id: PluginId, host: Host) -> PluginOut:
-    return _plugin_out(host, _info(host, plugin_id), recent=50)
+    return await _one_plugin_out(host, _info(host, plugin_id))
 
 
 @router.post(
@@ -265,7 +308,7 @@ async def enable_plugin(plugin_id: PluginId, host: Host) -> PluginOut | JSONResp
         info = await host.enable(plugin_id)
     except PluginLoadError as exc:  # quarantined, and loading it again failed (or it cannot be loaded again)
         return problem_response(409, str(exc), type_=QUARANTINED, plugin=plugin_id)
-    return _plugin_out(host, info, recent=50)
+    return await _one_plugin_out(host, info)
 
 
 class PingOut(BaseModel):
@@ -295,7 +338,7 @@ async def ping_plugin(plugin_id: PluginId, host: Host) -> PingOut:
 @router.post("/plugins/{plugin_id}/disable", responses=problems(404), summary="Disable a plugin globally")
 async def disable_plugin(plugin_id: PluginId, host: Host) -> PluginOut:
     _info(host, plugin_id)
-    return _plugin_out(host, await host.disable(plugin_id), recent=50)
+    return await _one_plugin_out(host, await host.disable(plugin_id))
 
 
 @router.get("/worlds/{world_id}/plugins", responses=problems(404), summary="Which plugins a world enables")

@@ -381,7 +381,7 @@ def _plugin_row(plugin: PluginOut, csrf: str) -> str:
         f'<td class="state {_e(plugin.state.value)}">{_e(plugin.state.value)}</td>',
         f"<td>{_e(plugin.reason or '')}</td>",
         f"<td>{'<br>'.join(f'<code>{_e(p)}</code>' for p in plugin.permissions) or '—'}</td>",
-        f"<td>{_failures(plugin.health.failures)}</td>",
+        f"<td>{_failures(plugin.health.failures)}{_deployment_failures(plugin)}</td>",
         f"<td>{plugin.health.denials}</td>",
         f"<td>{_recent(plugin.health.recent)}</td>",
         f"<td>{_global_switch(plugin, csrf)}</td>",
@@ -392,6 +392,18 @@ def _plugin_row(plugin: PluginOut, csrf: str) -> str:
 def _failures(failures: Mapping[str, int]) -> str:
     counts = [f"{_e(outcome)}: {count}" for outcome, count in sorted(failures.items()) if count]
     return "<br>".join(counts) or "none"
+
+
+def _deployment_failures(plugin: PluginOut) -> str:
+    """In a deployment: the failures within the health window in every process, and in which."""
+    shared = plugin.health.deployment
+    if shared is None:
+        return ""
+    where = ", ".join(f"{_e(replica)}: {count}" for replica, count in shared.by_replica.items())
+    return (
+        f'<br><span class="deployment-failures">deployment, last {plugin.health.window_s:g} s: '
+        f"{shared.window_failures}{f' ({where})' if where else ''}</span>"
+    )
 
 
 def _recent(records: list[FailureOut]) -> str:
