@@ -237,3 +237,37 @@ async def test_four_workers_handle_every_sessions_events_once_each_in_version_or
     assert len({line["event_id"] for line in lines}) == 66
     assert len(lines) == 2 * 66  # each handed once and handled once: no worker handled anything twice
     assert all(w.process.returncode is None for w in workers)
+
+
+@pytest.mark.needs("bubblewrap")  # gossip runs in a sandboxed child of the worker
+async def test_in_a_worker_the_contrib_plugins_write_through_their_own_capabilities_a_sandboxed_one_too(
+    deployment: Deployment,
+) -> None:
+    plugins = {"PIXSIM_PLUGINS_ALLOW": f"{PLUGIN},gossip,audit", "PIXSIM_PLUGINS_TRUSTED": f"{PLUGIN},audit"}
+    server = await deployment.server(**plugins)
+    await deployment.worker("w1", **plugins)
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
+        world = (await client.post("/worlds", json={"name": "Harbor"})).json()
+        npc = (await client.post(f"/worlds/{world['id']}/npcs", json={"name": "Alex"})).json()
+        session = (await client.post("/sessions", json={"world_id": world["id"]})).json()
+        talk = await client.post(
+            f"/sessions/{session['id']}/interactions", json={"npc_id": npc["id"], "interaction": "talk"}
+        )
+        assert talk.status_code == 200
+        assert "plugin:gossip:heard" not in talk.json()["session"]["flags"]  # nothing waits for the handlers now
+
+        async def flags() -> dict[str, Any]:
+            answer: dict[str, Any] = (await client.get(f"/sessions/{session['id']}")).json()["flags"]
+            return answer
+
+        def written(seen: dict[str, Any]) -> bool:
+            return "plugin:gossip:heard" in seen and len(seen.get("plugin:audit:audit_trail", [])) == 2
+
+        seen = await eventually(flags, written, "the worker's plugins never wrote", bound_s=BOUND_S)
+    assert seen["plugin:gossip:heard"] == {f"npc:{npc['id']}": 1}  # the sandboxed gossip, in its own namespace
+    assert [entry["event"] for entry in seen["plugin:audit:audit_trail"]] == ["session_created", "interaction_executed"]
+    # The plugins' own writes publish no event: the journaling plugin was handed the session's creation only.
+    assert [(line["type"], line["what"]) for line in deployment.lines()] == [
+        ("SessionCreated", "handed"),
+        ("SessionCreated", "handled"),
+    ]

@@ -264,14 +264,14 @@ async def test_an_event_whose_write_never_shows_is_dropped_after_the_horizon_and
     ghost = SessionUpdated(world_id=world.id, session=session, event_id="ghost.0", session_version=2)
     await deployment.log.record(Note(f"session:{session.id}", before=1, version=2, write_id="ghost"), [ghost])
 
-    await deployment.worker(handler)
-    await handler.until(lambda h: len(h.handled) == 1, "the creation delivered")
-    other = await deployment.service.create_session(world.id)  # proof the worker went on past the ghost
+    running = await deployment.worker(handler)
+    await running.until_done("handler", "dropped", 1)  # after the horizon: the database never showed version 2
+    assert [e.session_version for e in handler.handled] == [1]
     await deployment.service.set_flags(session.id, {"after": True})  # version 2, for real this time
-    await handler.until(lambda h: len(h.handled) == 3, "the later events delivered")
+    await running.until_done("handler", "delivered", 2)
 
     assert "ghost.0" not in {e.event_id for e in handler.handed}
-    assert {e.session.id for e in handler.handled} == {session.id, other.id}
+    assert [e.session_version for e in handler.handled] == [1, 2]
 
 
 async def test_the_events_of_a_session_deleted_since_are_still_delivered(deployment: Deployment) -> None:
@@ -346,3 +346,18 @@ async def test_a_lane_that_fails_on_the_database_lets_go_and_delivers_the_event_
     assert failed and [e.session_version for e in handler.handed] == versions  # each once: the failure was before
     assert any(entry["event"] == "event lane failed" for entry in logs)
     assert await deployment.pending("handler") == 0
+
+
+async def test_a_world_that_does_not_enable_the_plugin_gets_none_of_its_events_delivered_to_it(
+    deployment: Deployment,
+) -> None:
+    handler, other = Handler(), Handler("other")
+    await deployment.log.ensure_groups(["handler", "other"])
+    meta = {"behavior": {"version": 2, "enabledPlugins": ["other"]}}
+    world = await deployment.service.create_world("Walled", meta=meta)
+    await deployment.service.create_session(world.id)
+
+    running = await deployment.worker(handler, other)
+    await running.until_done("other", "delivered", 1)
+    await running.until_done("handler", "absent", 1)
+    assert handler.handed == [] and len(other.handled) == 1
