@@ -21,6 +21,7 @@ MODULES = (
     "bench_behavior",
     "bench_sandbox",
     "bench_control",
+    "bench_events",
 )
 
 
