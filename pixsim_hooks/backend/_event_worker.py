@@ -144,7 +144,8 @@ class EventWorker:
         now = time.time()
         redis = self.log.redis
         await redis.zadd(self._workers_key, {self.name: now})
-        await redis.zremrangebyscore(self._workers_key, "-inf", now - 3 * self._lease_ms / 1000)
+        # Gone from the count once silent for a lease (three renewals missed), when its leases expire too.
+        await redis.zremrangebyscore(self._workers_key, "-inf", now - self._lease_ms / 1000)
         live = max(1, int(await redis.zcard(self._workers_key)))
         self._fair = math.ceil(len(self._lanes) / live)
         for lane in self._lanes:
@@ -161,10 +162,7 @@ class EventWorker:
         while not stop.is_set():
             interrupted = False
             try:
-                if len(self._held) < self._fair and await self.log.redis.set(
-                    self._lease_key(lane), self.name, nx=True, px=self._lease_ms
-                ):
-                    self._held.add(lane.lease)
+                if lane.lease in self._held or await self._take(lane):
                     await self._hold(lane, stop)
             except FAILURES as exc:
                 interrupted = True
@@ -181,7 +179,16 @@ class EventWorker:
                 self._held.discard(lane.lease)
                 with contextlib.suppress(*FAILURES):
                     await self._release(keys=[self._lease_key(lane)], args=[self.name])
-            await _pause(self._tick_s, stop)
+            if lane.lease not in self._held:  # still held (the share grew back meanwhile): deliver on at once
+                await _pause(self._tick_s, stop)
+
+    async def _take(self, lane: _Lane) -> bool:
+        if len(self._held) >= self._fair:
+            return False
+        if not await self.log.redis.set(self._lease_key(lane), self.name, nx=True, px=self._lease_ms):
+            return False
+        self._held.add(lane.lease)
+        return True
 
     async def _hold(self, lane: _Lane, stop: asyncio.Event) -> None:
         """Deliver the lane while this worker holds it and has no more than its share: first what an earlier holder

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from pixsim_hooks import PluginManifest, SessionCreated, SessionUpdated, hookimpl
+from pixsim_hooks import PluginManifest, SessionCreated, SessionSnapshot, SessionUpdated, hookimpl
 from pixsim_hooks.backend import GameService, SqlStorage, create_sessionmaker
 from pixsim_hooks.backend._event_bridge import EVENT_HOOKS
 from pixsim_hooks.backend._event_log import RedisEventLog
@@ -153,6 +153,17 @@ async def session_writes(deployment: Deployment, *plugins: str, writes: int = 3)
     return session.id, list(range(1, writes + 2))
 
 
+async def session_with_a_ghost(deployment: Deployment) -> SessionSnapshot:
+    """A session at version 1, and after its creation an event "ghost.0" appended at version 2 by a transaction that
+    then died (its write id: "ghost"): the database never showed it."""
+    await deployment.log.ensure_groups(["handler"])
+    world = await deployment.service.create_world("Harbor")
+    session = await deployment.service.create_session(world.id)
+    ghost = SessionUpdated(world_id=world.id, session=session, event_id="ghost.0", session_version=2)
+    await deployment.log.record(Note(f"session:{session.id}", before=1, version=2, write_id="ghost"), [ghost])
+    return session
+
+
 async def test_each_committed_event_is_delivered_once_in_version_order(deployment: Deployment) -> None:
     handler = Handler()
     _, versions = await session_writes(deployment, "handler", writes=5)
@@ -239,13 +250,8 @@ async def test_an_event_whose_write_was_superseded_is_dropped_and_the_real_one_d
     deployment: Deployment,
 ) -> None:
     handler = Handler()
-    await deployment.log.ensure_groups(["handler"])
-    world = await deployment.service.create_world("Harbor")
-    session = await deployment.service.create_session(world.id)
-    # Appended at version 2 by a transaction that then died; the next write commits version 2 for real.
-    ghost = SessionUpdated(world_id=world.id, session=session, event_id="ghost.0", session_version=2)
-    await deployment.log.record(Note(f"session:{session.id}", before=1, version=2, write_id="ghost"), [ghost])
-    real = await deployment.service.set_flags(session.id, {"real": True})
+    session = await session_with_a_ghost(deployment)
+    real = await deployment.service.set_flags(session.id, {"real": True})  # version 2, committed this time
 
     running = await deployment.worker(handler)
     await running.until_done("handler", "delivered", 2)
@@ -258,11 +264,7 @@ async def test_an_event_whose_write_never_shows_is_dropped_after_the_horizon_and
     deployment: Deployment,
 ) -> None:
     handler = Handler()
-    await deployment.log.ensure_groups(["handler"])
-    world = await deployment.service.create_world("Harbor")
-    session = await deployment.service.create_session(world.id)
-    ghost = SessionUpdated(world_id=world.id, session=session, event_id="ghost.0", session_version=2)
-    await deployment.log.record(Note(f"session:{session.id}", before=1, version=2, write_id="ghost"), [ghost])
+    session = await session_with_a_ghost(deployment)
 
     running = await deployment.worker(handler)
     await running.until_done("handler", "dropped", 1)  # after the horizon: the database never showed version 2
@@ -361,3 +363,20 @@ async def test_a_world_that_does_not_enable_the_plugin_gets_none_of_its_events_d
     await running.until_done("other", "delivered", 1)
     await running.until_done("handler", "absent", 1)
     assert handler.handed == [] and len(other.handled) == 1
+
+
+async def test_two_workers_share_the_lanes_and_deliver_every_event_once_in_order(deployment: Deployment) -> None:
+    handler = Handler()  # the same plugin object in both workers' hosts: one record of what either handled
+    await deployment.log.ensure_groups(["handler"])
+    await deployment.worker(handler, name="w1")
+    await deployment.worker(handler, name="w2")
+    world = await deployment.service.create_world("Harbor")
+    sessions = [await deployment.service.create_session(world.id) for _ in range(6)]
+    for n in range(3):
+        for session in sessions:
+            await deployment.service.set_flags(session.id, {"n": n})
+
+    await handler.until(lambda h: len(h.handled) == 24, "every event delivered by one worker or the other")
+    assert len({e.event_id for e in handler.handed}) == len(handler.handed) == 24  # none twice, none lost
+    for session in sessions:
+        assert [e.session_version for e in handler.handled if e.session.id == session.id] == [1, 2, 3, 4]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,25 +164,42 @@ async def test_the_deployment_lists_every_process_and_its_view(make_host: MakeHo
     assert await until(both_disabled), "the replicas' views never showed the word"
 
 
+class OwnRedis:
+    """A redis-server of the test's own, which it can stop and start again on the same port (with no data)."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir()
+        self.directory = directory
+        self.server = RedisServer(directory)
+        self.url = self.server.url
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start_again(self) -> None:
+        self.server = RedisServer(self.directory, port=self.server.port)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    redis = OwnRedis(tmp_path / "own-redis")
+    yield redis
+    redis.stop()
+
+
 async def test_with_redis_gone_each_process_serves_on_and_catches_up_when_it_is_back(
-    make_host: MakeHost, tmp_path: Path
+    make_host: MakeHost, own_redis: OwnRedis
 ) -> None:
-    directory = tmp_path / "own-redis"
-    directory.mkdir()
-    server = RedisServer(directory)
-    try:
-        a = await make_host("a", Notes(), url=server.url)
-        b = await make_host("b", Notes(), url=server.url)
-        server.stop()
-        await a.disable("notes")  # the operator's word is in force here at once, and kept to be shared
-        assert state(a) is PluginState.DISABLED and state(b) is PluginState.ENABLED
-        assert await until(lambda: not getattr(b.control, "connected", True))  # b says it lost Redis
-        assert (await a.control.deployment()).connected is False
-        server = RedisServer(directory, port=server.port)
-        assert await until(lambda: state(b) is PluginState.DISABLED)  # a published its word once Redis was back
-        assert await until(lambda: getattr(b.control, "connected", False))
-    finally:
-        server.stop()
+    a = await make_host("a", Notes(), url=own_redis.url)
+    b = await make_host("b", Notes(), url=own_redis.url)
+    own_redis.stop()
+    await a.disable("notes")  # the operator's word is in force here at once, and kept to be shared
+    assert state(a) is PluginState.DISABLED and state(b) is PluginState.ENABLED
+    assert await until(lambda: not getattr(b.control, "connected", True))  # b says it lost Redis
+    assert (await a.control.deployment()).connected is False
+    own_redis.start_again()
+    assert await until(lambda: state(b) is PluginState.DISABLED)  # a published its word once Redis was back
+    assert await until(lambda: getattr(b.control, "connected", False))
 
 
 async def test_without_redis_a_host_is_a_deployment_of_one() -> None:
@@ -305,22 +322,15 @@ async def test_enabling_the_plugin_closes_the_shared_breaker_everywhere_and_forg
 
 
 async def test_a_process_started_while_redis_is_down_serves_and_joins_when_redis_comes(
-    make_host: MakeHost, tmp_path: Path
+    make_host: MakeHost, own_redis: OwnRedis
 ) -> None:
-    directory = tmp_path / "late-redis"
-    directory.mkdir()
-    first = RedisServer(directory)
-    url, port = first.url, first.port
-    first.stop()  # a port that refuses connections now
-    early = await make_host("early", Notes(), url=url)
+    own_redis.stop()  # a port that refuses connections now
+    early = await make_host("early", Notes(), url=own_redis.url)
     assert state(early) is PluginState.ENABLED and getattr(early.control, "connected", True) is False
-    server = RedisServer(directory, port=port)
-    try:
-        other = await make_host("other", Notes(), url=url)
-        await other.disable("notes")
-        assert await until(lambda: state(early) is PluginState.DISABLED)  # it joined once Redis was there
-    finally:
-        server.stop()
+    own_redis.start_again()
+    other = await make_host("other", Notes(), url=own_redis.url)
+    await other.disable("notes")
+    assert await until(lambda: state(early) is PluginState.DISABLED)  # it joined once Redis was there
 
 
 # -- the health window: every process's failures, read by any ------------------------------------------------------
@@ -357,28 +367,22 @@ async def test_a_failure_in_one_process_is_in_the_deployments_health_window_read
 
 
 async def test_failures_recorded_while_redis_is_gone_are_shared_when_it_is_back(
-    make_host: MakeHost, tmp_path: Path
+    make_host: MakeHost, own_redis: OwnRedis
 ) -> None:
-    directory = tmp_path / "own-redis"
-    directory.mkdir()
-    server = RedisServer(directory)
-    try:
-        a = await make_host("a", FailsInWorldOne(failing=True), url=server.url)
-        b = await make_host("b", FailsInWorldOne(failing=False), url=server.url)
-        before = time.time()
-        server.stop()
-        for _ in range(3):
-            await a.hook.on_session_created(event=created(1), world=WorldScope(1))  # never waits on Redis
-        assert await b.control.failures(["flaky"], since=before) is None  # b cannot read the window now
-        server = RedisServer(directory, port=server.port)
+    a = await make_host("a", FailsInWorldOne(failing=True), url=own_redis.url)
+    b = await make_host("b", FailsInWorldOne(failing=False), url=own_redis.url)
+    before = time.time()
+    own_redis.stop()
+    for _ in range(3):
+        await a.hook.on_session_created(event=created(1), world=WorldScope(1))  # never waits on Redis
+    assert await b.control.failures(["flaky"], since=before) is None  # b cannot read the window now
+    own_redis.start_again()
 
-        async def all_three() -> bool:
-            found = await b.control.failures(["flaky"], since=before)
-            return found is not None and [f.replica for f in found["flaky"]] == ["a", "a", "a"]
+    async def all_three() -> bool:
+        found = await b.control.failures(["flaky"], since=before)
+        return found is not None and [f.replica for f in found["flaky"]] == ["a", "a", "a"]
 
-        assert await until(all_three), "the failures kept while Redis was away were never shared"
-    finally:
-        server.stop()
+    assert await until(all_three), "the failures kept while Redis was away were never shared"
 
 
 async def test_one_process_alone_has_no_deployment_window() -> None:
