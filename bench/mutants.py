@@ -1148,7 +1148,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.gone_never_marked",
-        "pixsim_hooks/backend/_event_log.py",
+        "pixsim_hooks/backend/events/_log.py",
         "  if prev[1] and tonumber(prev[1]) > tonumber(ARGV[1]) and prev[2] ~= ARGV[3] then",
         "  if false then",
         "tests/backend/test_event_log.py",
@@ -1157,7 +1157,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.gone_off_by_one",
-        "pixsim_hooks/backend/_event_log.py",
+        "pixsim_hooks/backend/events/_log.py",
         "  if prev[1] and tonumber(prev[1]) > tonumber(ARGV[1]) and prev[2] ~= ARGV[3] then",
         "  if prev[1] and tonumber(prev[1]) >= tonumber(ARGV[1]) and prev[2] ~= ARGV[3] then",
         "tests/backend/test_event_log.py",
@@ -1165,7 +1165,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.gone_not_asked",
-        "pixsim_hooks/backend/_event_worker.py",
+        "pixsim_hooks/backend/events/_worker.py",
         "                if await self.log.gone(env.write_id):",
         "                if False:",
         "tests/backend/test_event_worker.py",
@@ -1173,7 +1173,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.commit_not_awaited",
-        "pixsim_hooks/backend/_event_worker.py",
+        "pixsim_hooks/backend/events/_worker.py",
         "            return found >= version",
         "            return True",
         "tests/backend/test_event_worker.py",
@@ -1181,7 +1181,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.deletion_not_noted",
-        "pixsim_hooks/backend/_event_worker.py",
+        "pixsim_hooks/backend/events/_worker.py",
         '        return await self.log.deleted(subject) or await self.log.deleted(f"world:{world_id}")',
         "        return False",
         "tests/backend/test_event_worker.py",
@@ -1189,7 +1189,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.pending_not_claimed",
-        "pixsim_hooks/backend/_event_worker.py",
+        "pixsim_hooks/backend/events/_worker.py",
         "        taken_over = await log.claim_pending(lane.stream, group, self.name)",
         "        taken_over: list[tuple[str, dict[str, str]]] = []",
         "tests/backend/test_event_worker.py",
@@ -1198,7 +1198,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.no_retry",
-        "pixsim_hooks/backend/_event_worker.py",
+        "pixsim_hooks/backend/events/_worker.py",
         "            if attempts >= self._max_attempts:",
         "            if True:",
         "tests/backend/test_event_worker.py",
@@ -1206,7 +1206,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.never_dead_lettered",
-        "pixsim_hooks/backend/_event_worker.py",
+        "pixsim_hooks/backend/events/_worker.py",
         "                await self.log.dead_letter(group, lane.stream, entry_id, raw, attempts, error)\n"
         '                self._done(group, "dead_lettered")',
         "                await log.ack(lane.stream, group, entry_id)\n"
@@ -1216,7 +1216,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.lane_kept_after_failure",
-        "pixsim_hooks/backend/_event_worker.py",
+        "pixsim_hooks/backend/events/_worker.py",
         "            if lane.lease in self._held and (interrupted or stop.is_set() or len(self._held) > self._fair):",
         "            if lane.lease in self._held and (stop.is_set() or len(self._held) > self._fair):",
         "tests/backend/test_event_worker.py",
@@ -1224,7 +1224,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     m(
         "events.redrive_kept_dead",
-        "pixsim_hooks/backend/_event_log.py",
+        "pixsim_hooks/backend/events/_log.py",
         "            pipe.xdel(dead, entry_id)",
         "            pipe.xlen(dead)",
         "tests/backend/test_event_worker.py",

@@ -146,3 +146,15 @@ def test_the_wings_say_what_lives_there_and_what_they_may_import() -> None:
     for face in FACES[1:]:
         doc = inspect.getdoc(importlib.import_module(face)) or ""
         assert "import" in doc.lower(), f"{face}: its docstring should say what it may import"
+
+
+def test_a_backend_without_redis_never_loads_redis_py() -> None:
+    """redis-py is the optional extra of a deployment: the app, its event delivery and its worker command import it
+    only with PIXSIM_REDIS_URL (the event log's names are loaded from ``backend.events`` on first use)."""
+    code = (
+        "from pixsim_hooks.backend import create_app\n"
+        "import pixsim_hooks.backend.events, pixsim_hooks.backend.cli\n"
+        "create_app(entry_points=[])"
+    )
+    assert "redis" not in roots(loaded_after(code))
+    assert "redis" in roots(loaded_after("from pixsim_hooks.backend.events import RedisEventLog"))

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pixsim_hooks.backend._cli_common import EXIT_CONFIG, fail, load_settings, shown_url
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
-from pixsim_hooks.backend._event_bridge import host_publisher
 from pixsim_hooks.backend._models import GameSession
 from pixsim_hooks.backend._services import GameService
 from pixsim_hooks.backend._store import SqlStorage
 from pixsim_hooks.backend.behavior import DecisionStatus, TickReport, tick
+from pixsim_hooks.backend.events import host_publisher
 from pixsim_hooks.host import Settings, create_host
 from pixsim_hooks.plugin import ConfigError, NotFoundError, StaleWriteError
 

@@ -14,9 +14,8 @@ from rich.console import Console
 
 from pixsim_hooks.backend._cli_common import EXIT_CONFIG, fail, load_settings, shown_url
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
-from pixsim_hooks.backend._event_bridge import event_log
-from pixsim_hooks.backend._event_worker import EventWorker, worker_name
 from pixsim_hooks.backend._store import SqlStorage
+from pixsim_hooks.backend.events import event_log
 from pixsim_hooks.host import Settings, create_host
 
 __all__ = ["run_worker"]
@@ -28,10 +27,14 @@ def run_worker(name: str | None) -> None:
         fail("worker needs PIXSIM_REDIS_URL: it delivers the events the servers append to Redis", code=EXIT_CONFIG)
     if not settings.streams_events:
         fail("PIXSIM_EVENTS_DELIVERY=inline: the servers deliver their own events, there is nothing to work on")
-    asyncio.run(_work(settings, name or worker_name()))
+    asyncio.run(_work(settings, name))
 
 
-async def _work(settings: Settings, name: str) -> None:
+async def _work(settings: Settings, name: str | None) -> None:
+    # Imported here: redis-py (the worker's whole business) is an extra, and every other command runs without it.
+    from pixsim_hooks.backend.events import EventWorker, worker_name
+
+    name = name or worker_name()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -4,7 +4,7 @@ Every write of a session or an NPC goes through one :class:`Emission`: the event
 transaction from the rows it wrote, stamped with a stable id and the session's version, and, with a :class:`Journal`
 (the Redis event log of a deployment), appended there *while the transaction still holds the row's lock*, just before
 the commit. Each append also leaves a :class:`Note` of the write on its subject ("session:7"), which lets a consumer
-decide later, from the database alone, whether the write behind an event committed (see ``_event_log``).
+decide later, from the database alone, whether the write behind an event committed (``backend.events``).
 
 Without a journal, or when appending failed, ``journaled`` stays False and the service delivers the events inline
 after the commit, as one process always has.

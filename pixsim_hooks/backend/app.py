@@ -32,10 +32,10 @@ from pixsim_hooks.backend._api._admin_page import router as admin_page_router
 from pixsim_hooks.backend._api._admin_sessions import session_store
 from pixsim_hooks.backend._api._body_limit import BodyLimit
 from pixsim_hooks.backend._database import create_engine, create_schema, create_sessionmaker
-from pixsim_hooks.backend._event_bridge import event_log, event_plugins, host_publisher
 from pixsim_hooks.backend._otel import sdk_setup
 from pixsim_hooks.backend._services import GameService, Publish
 from pixsim_hooks.backend._store import SqlStorage
+from pixsim_hooks.backend.events import event_log, event_plugins, host_publisher
 from pixsim_hooks.fastapi import PluginMiddleware, mount_plugin_routers
 from pixsim_hooks.host import PluginHost, Settings, create_host
 

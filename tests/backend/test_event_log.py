@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixsim_hooks import NpcSpawned, SessionCreated, SessionUpdated, WorldTimeAdvanced
 from pixsim_hooks.backend import GameService, SqlStorage, create_sessionmaker
-from pixsim_hooks.backend._event_bridge import EVENT_HOOKS
-from pixsim_hooks.backend._event_log import Envelope, RedisEventLog, envelope_of
 from pixsim_hooks.backend._journal import Note
+from pixsim_hooks.backend.events._bridge import EVENT_HOOKS
+from pixsim_hooks.backend.events._log import Envelope, RedisEventLog, envelope_of
 from pixsim_hooks.plugin import SessionChange
 from tests.backend.conftest import Recorder
 
@@ -206,7 +206,7 @@ def test_the_shard_of_a_subject_is_the_same_in_every_process() -> None:
     here = RedisEventLog("redis://127.0.0.1:1/0", hooks=EVENT_HOOKS, shards=8)
     code = (
         "import json, sys\n"
-        "from pixsim_hooks.backend._event_log import RedisEventLog\n"
+        "from pixsim_hooks.backend.events._log import RedisEventLog\n"
         "log = RedisEventLog('redis://127.0.0.1:1/0', hooks={}, shards=8)\n"
         "print(json.dumps([log.shard_of(s) for s in json.loads(sys.argv[1])]))\n"
     )

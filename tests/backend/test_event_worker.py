@@ -20,10 +20,10 @@ from structlog.testing import capture_logs
 
 from pixsim_hooks import PluginManifest, SessionCreated, SessionSnapshot, SessionUpdated, hookimpl
 from pixsim_hooks.backend import GameService, SqlStorage, create_sessionmaker
-from pixsim_hooks.backend._event_bridge import EVENT_HOOKS
-from pixsim_hooks.backend._event_log import RedisEventLog
-from pixsim_hooks.backend._event_worker import EventWorker
 from pixsim_hooks.backend._journal import Note
+from pixsim_hooks.backend.events._bridge import EVENT_HOOKS
+from pixsim_hooks.backend.events._log import RedisEventLog
+from pixsim_hooks.backend.events._worker import EventWorker
 from pixsim_hooks.host import PluginHost, Settings, create_host
 from tests.backend.conftest import Recorder
 

@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 
 from pixsim_hooks.backend._api._admin import Host, PluginId, require_admin
 from pixsim_hooks.backend._api._problems import problems
-from pixsim_hooks.backend._event_bridge import event_plugins
+from pixsim_hooks.backend.events import event_plugins
 
 if TYPE_CHECKING:
-    from pixsim_hooks.backend._event_log import DeadLetter, RedisEventLog
+    from pixsim_hooks.backend.events import DeadLetter, RedisEventLog
 
 __all__ = ["router"]
 
@@ -69,7 +69,7 @@ def _out(dead: DeadLetter) -> DeadLetterOut:
 
 @contextmanager
 def _reaching_redis() -> Iterator[None]:
-    from pixsim_hooks.backend._event_log import FAILURES  # only with a log: redis-py is then installed
+    from pixsim_hooks.backend.events import FAILURES  # only with a log: redis-py is then installed
 
     try:
         yield

@@ -7,7 +7,7 @@ stream. A lane delivers only while its worker holds the lane's lease (``SET NX P
 under any number of workers. Workers register themselves and each takes about its share of the lanes (releasing
 what it holds beyond it), so two workers split the work.
 
-Per entry: confirm that its write committed (``_event_log``: the database shows the version, the write is not gone),
+Per entry: confirm that its write committed (``_log``: the database shows the version, the write is not gone),
 call the plugin's impl (:meth:`~pixsim_hooks.host.HookCaller.deliver`), and acknowledge. A failure (or an open
 breaker) is retried with exponential backoff, each retry a new delivery in Redis's count (``XCLAIM``); after
 ``max_attempts`` deliveries the entry becomes a dead letter. A worker killed mid-way leaves its entries pending: the
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import structlog
 from redis.exceptions import ResponseError
 
-from pixsim_hooks.backend._event_bridge import event_plugins
-from pixsim_hooks.backend._event_log import FAILURES, Envelope, RedisEventLog, envelope_of
 from pixsim_hooks.backend._store import SqlStorage
+from pixsim_hooks.backend.events._bridge import event_plugins
+from pixsim_hooks.backend.events._log import FAILURES, Envelope, RedisEventLog, envelope_of
 from pixsim_hooks.host import Delivery, HookCaller, PluginHost, Settings
 
 __all__ = ["EventWorker", "worker_name"]

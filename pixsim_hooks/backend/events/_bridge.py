@@ -17,7 +17,7 @@ from pixsim_hooks.plugin import (
 )
 
 if TYPE_CHECKING:
-    from pixsim_hooks.backend._event_log import RedisEventLog
+    from pixsim_hooks.backend.events._log import RedisEventLog
 
 __all__ = ["EVENT_HOOKS", "event_log", "event_plugins", "host_publisher"]
 
@@ -60,6 +60,6 @@ def event_log(settings: Settings) -> RedisEventLog | None:
     """The deployment's event log when events go through Redis (redis-py is imported only then)."""
     if settings.redis_url is None or not settings.streams_events:
         return None
-    from pixsim_hooks.backend._event_log import RedisEventLog
+    from pixsim_hooks.backend.events._log import RedisEventLog
 
     return RedisEventLog(settings.redis_url, hooks=EVENT_HOOKS, shards=settings.events_shards)

@@ -8,7 +8,7 @@ Layout (prefix ``pixsim:v1:events``):
 - ``:gone:<write id>`` — a write that never committed: found out by the next write of its subject (below).
 - ``:redrive:<plugin>`` — dead letters given back by the operator, for that plugin alone.
 - ``:dead:<plugin>`` — events a plugin failed ``max_attempts`` times: what it failed with, kept until re-driven.
-- ``:lease:<stream>|<plugin>``, ``:workers`` — who delivers what (``_event_worker``).
+- ``:lease:<stream>|<plugin>``, ``:workers`` — who delivers what (``_worker``).
 
 Each plugin that handles events is a consumer group (named by its id) on every stream. Groups are created at the
 stream's end (``$``) by every server and worker when it starts, before a server takes a write: an event appended
