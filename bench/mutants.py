@@ -1134,7 +1134,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/_services.py",
         "        if not emission.journaled:",
         "        if True:",
-        "tests/backend/test_event_log.py",
+        "tests/backend/events/test_log.py",
         why="a journaled write's events are also delivered inline: the request waits and handlers see them twice",
     ),
     m(
@@ -1143,7 +1143,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '            dataclasses.replace(event, event_id=f"{self.write_id}.{n}", session_version=session_version)',
         "            event",
         "tests/backend/test_services.py",
-        "tests/backend/test_event_log.py",
+        "tests/backend/events/test_log.py",
         why="events carry no id and no version: a handler cannot tell a redelivery from a new event",
     ),
     m(
@@ -1151,8 +1151,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_log.py",
         "  if prev[1] and tonumber(prev[1]) > tonumber(ARGV[1]) and prev[2] ~= ARGV[3] then",
         "  if false then",
-        "tests/backend/test_event_log.py",
-        "tests/backend/test_event_worker.py",
+        "tests/backend/events/test_log.py",
+        "tests/backend/events/test_worker.py",
         why="the write that takes a dead write's version does not mark it: the dead write's event is delivered",
     ),
     m(
@@ -1160,7 +1160,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_log.py",
         "  if prev[1] and tonumber(prev[1]) > tonumber(ARGV[1]) and prev[2] ~= ARGV[3] then",
         "  if prev[1] and tonumber(prev[1]) >= tonumber(ARGV[1]) and prev[2] ~= ARGV[3] then",
-        "tests/backend/test_event_log.py",
+        "tests/backend/events/test_log.py",
         why="the previous, committed write of a session is marked gone: its event is dropped",
     ),
     m(
@@ -1168,7 +1168,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_worker.py",
         "                if await self.log.gone(env.write_id):",
         "                if False:",
-        "tests/backend/test_event_worker.py",
+        "tests/backend/events/test_worker.py",
         why="a worker delivers the event of a write that never committed, because another took its version",
     ),
     m(
@@ -1176,7 +1176,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_worker.py",
         "            return found >= version",
         "            return True",
-        "tests/backend/test_event_worker.py",
+        "tests/backend/events/test_worker.py",
         why="an event is delivered before (or without) the database showing its write",
     ),
     m(
@@ -1184,7 +1184,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_worker.py",
         '        return await self.log.deleted(subject) or await self.log.deleted(f"world:{world_id}")',
         "        return False",
-        "tests/backend/test_event_worker.py",
+        "tests/backend/events/test_worker.py",
         why="the events of a session deleted before a worker got to them are dropped as never committed",
     ),
     m(
@@ -1192,8 +1192,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_worker.py",
         "        taken_over = await log.claim_pending(lane.stream, group, self.name)",
         "        taken_over: list[tuple[str, dict[str, str]]] = []",
-        "tests/backend/test_event_worker.py",
-        "tests/backend/test_event_delivery.py",
+        "tests/backend/events/test_worker.py",
+        "tests/backend/events/test_delivery.py",
         why="what a stopped or killed worker had not acknowledged is never delivered: events are lost",
     ),
     m(
@@ -1201,7 +1201,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_worker.py",
         "            if attempts >= self._max_attempts:",
         "            if True:",
-        "tests/backend/test_event_worker.py",
+        "tests/backend/events/test_worker.py",
         why="a handler's first failure dead-letters the event",
     ),
     m(
@@ -1211,7 +1211,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '                self._done(group, "dead_lettered")',
         "                await log.ack(lane.stream, group, entry_id)\n"
         '                self._done(group, "dead_lettered")',
-        "tests/backend/test_event_worker.py",
+        "tests/backend/events/test_worker.py",
         why="an event a handler always fails is thrown away instead of kept for the operator",
     ),
     m(
@@ -1219,7 +1219,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_worker.py",
         "            if lane.lease in self._held and (interrupted or stop.is_set() or len(self._held) > self._fair):",
         "            if lane.lease in self._held and (stop.is_set() or len(self._held) > self._fair):",
-        "tests/backend/test_event_worker.py",
+        "tests/backend/events/test_worker.py",
         why="a lane whose delivery failed keeps its lease renewed for ever: nobody delivers it again",
     ),
     m(
@@ -1227,7 +1227,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pixsim_hooks/backend/events/_log.py",
         "            pipe.xdel(dead, entry_id)",
         "            pipe.xlen(dead)",
-        "tests/backend/test_event_worker.py",
+        "tests/backend/events/test_worker.py",
         why="a re-driven dead letter stays a dead letter and can be re-driven again and again",
     ),
 )

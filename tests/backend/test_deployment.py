@@ -53,7 +53,7 @@ async def start(tmp_path: Path, redis_url: str, no_leftover_processes: None) -> 
         "PIXSIM_BREAKER_COOLDOWN_S": "3600",
         "PIXSIM_CONTROL_RECONCILE_S": "3600",
         # Flaky fails in its event handler: delivered inline, that handler runs (and fails) in the server processes
-        # whose breakers these tests are about. Streamed delivery: test_event_delivery.py.
+        # whose breakers these tests are about. Streamed delivery: tests/backend/events/test_delivery.py.
         "PIXSIM_EVENTS_DELIVERY": "inline",
         "COLUMNS": "400",
     }

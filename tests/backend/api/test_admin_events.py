@@ -1,5 +1,5 @@
 """``/api/v1/admin/events`` on a backend without Redis: events are delivered inline, so there are no dead letters;
-the routes still check the token, the plugin and the entry id. With Redis: ``tests/backend/test_event_delivery.py``."""
+the routes still check the token, the plugin and the entry id. With Redis: ``tests/backend/events/test_delivery.py``."""
 
 from __future__ import annotations
 

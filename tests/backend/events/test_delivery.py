@@ -9,8 +9,8 @@ write's events to Redis before the commit, ``pixsim-hooks worker`` processes del
 - Four workers: every session's events are handled in version order, each once.
 
 Real processes over one SQLite file and one real ``redis-server`` the test starts; the plugin
-(``tests/backend/delivery_plugins.py``) appends a line per call to a file the test reads. Waits are bounded polls of
-that file or of the admin API: the workers are other processes."""
+(``delivery_plugins.py`` here) appends a line per call to a file the test reads. Waits are bounded polls of that file
+or of the admin API: the workers are other processes."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 
 from tests.backend.deployment import Server, eventually
 
-ROOT = Path(__file__).resolve().parents[2]  # the processes import tests.backend.delivery_plugins
+ROOT = Path(__file__).resolve().parents[3]  # the processes import tests.backend.events.delivery_plugins
 TOKEN = "delivery-s3cret"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 BOUND_S = 30.0
@@ -91,10 +91,12 @@ Start = Callable[[], Awaitable[Deployment]]
 @pytest.fixture
 async def deployment(tmp_path: Path, redis_url: str, no_leftover_processes: None) -> AsyncIterator[Deployment]:
     installed = tmp_path / "site"
-    info = installed / "delivery_plugins-1.0.dist-info"  # installs tests/backend/delivery_plugins.py's Journaling
+    info = (
+        installed / "delivery_plugins-1.0.dist-info"
+    )  # installs tests/backend/events/delivery_plugins.py's Journaling
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: delivery-plugins\nVersion: 1.0\n")
-    entry = f"[pixsim_hooks.plugins]\n{PLUGIN} = tests.backend.delivery_plugins:Journaling\n"
+    entry = f"[pixsim_hooks.plugins]\n{PLUGIN} = tests.backend.events.delivery_plugins:Journaling\n"
     (info / "entry_points.txt").write_text(entry)
     env = {
         **os.environ,

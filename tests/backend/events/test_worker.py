@@ -3,7 +3,7 @@ at least once and in order per session, retries a failing handler with a new del
 event after ``events_max_attempts``, re-delivers a dead letter to its plugin alone, drops an event whose write never
 committed, and leaves what it had not finished to the next holder of its lane.
 
-Workers run in this test's event loop here (the delivery tests of ``test_event_delivery.py`` kill real worker
+Workers run in this test's event loop here (the delivery tests of ``test_delivery.py`` kill real worker
 processes). A test waits for what the plugin was handed, which wakes it: no clock decides anything."""
 
 from __future__ import annotations
