@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html import escape
 from typing import Any
 
 import httpx
@@ -464,3 +465,50 @@ def test_the_world_table_shows_each_plugins_circuit_breaker() -> None:
     HostLike.breakers.record_failure("lantern", 3)
     assert _breaker_cells(HostLike(), "lantern", 3) == '<td class="breaker open">open (1 recent failures)</td>'  # type: ignore[arg-type]
     assert _breaker_cells(HostLike(), "lantern", 4) == '<td class="breaker closed">closed</td>'  # type: ignore[arg-type]
+
+
+# -- events ---------------------------------------------------------------------------------------------------------
+async def test_without_redis_the_page_says_events_are_delivered_inline(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    page = (await client.get("/admin")).text
+    assert 'id="events"' in page and "Delivered inline" in page and 'id="dead-letters"' not in page
+
+
+async def test_a_dead_letter_is_listed_escaped_and_its_button_redrives_it(database_url: str, redis_url: str) -> None:
+    from pixsim_hooks.backend.events import EVENT_HOOKS, RedisEventLog
+
+    settings = Settings(database_url=database_url, admin_token=TOKEN, redis_url=redis_url)
+    app = create_app(settings, plugins=[Greeter(), Quiet()], entry_points=[])
+    log = RedisEventLog(redis_url, hooks=EVENT_HOOKS)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=SAME_ORIGIN) as client:
+            await log_in(client)
+            world = (await client.post("/api/v1/worlds", json={"name": "Harbor"})).json()
+            await client.post("/api/v1/sessions", json={"world_id": world["id"]})  # appended, not delivered
+            [entry] = await log.redis.xrange(log.stream(log.shard_of("session:1")))
+            # What a worker does after the last failed attempt (tests/backend/events/test_worker.py covers that).
+            await log.dead_letter(
+                "greeter", log.stream(log.shard_of("session:1")), entry[0], entry[1]["e"], 5, XSS_MESSAGE
+            )
+            page = (await client.get("/admin")).text
+            [dead] = await log.dead_letters("greeter")
+            assert f'data-dead-letter="{dead.entry_id}"' in page and "greeter: 1" in page
+            assert XSS_MESSAGE not in page and escape(XSS_MESSAGE) in page
+            action = f"/admin/events/dead-letters/greeter/{dead.entry_id}/redrive"
+            assert f'action="{action}"' in page
+
+            answer = await client.post(action, data={"csrf": csrf_of(page)})
+
+            assert answer.status_code == 303 and answer.headers["location"] == "/admin#events"
+            assert await log.dead_letters("greeter") == []
+            [(_, fields)] = await log.redis.xrange(log.redrive_stream("greeter"))
+            assert fields["e"] == entry[1]["e"]  # back to the plugin, whole
+            assert "No dead letters." in (await client.get("/admin")).text
+            gone = await client.post(action, data={"csrf": csrf_of(page)})
+            assert gone.status_code == 404
+            bad = await client.post(
+                "/admin/events/dead-letters/greeter/not-an-id/redrive", data={"csrf": csrf_of(page)}
+            )
+            assert bad.status_code == 404
+    await log.close()

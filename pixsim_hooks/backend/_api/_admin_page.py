@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from pixsim_hooks.backend._api._admin import (
     set_world_plugin,
     world_plugins,
 )
+from pixsim_hooks.backend._api._admin_events import DeadLetterOut, dead_letters, events, redrive
 from pixsim_hooks.backend._api._admin_sessions import AdminSessionStore
 from pixsim_hooks.fastapi import host_of
 from pixsim_hooks.host import PluginHost
@@ -58,6 +60,7 @@ COOKIE = "pixsim_admin"
 SESSION_TTL = 12 * 3600
 _FORM_LIMIT = 8 * 1024  # the largest form here is a few hundred bytes; the login form is unauthenticated
 _MAX_WORLDS = 200
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # a dead letter's stream entry id, as the admin API takes it
 _HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -157,6 +160,16 @@ async def enable(plugin_id: str, request: Request) -> Response:
 @router.post("/plugins/{plugin_id}/disable")
 async def disable(plugin_id: str, request: Request) -> Response:
     return await _act(request, lambda host, _: disable_plugin(plugin_id, host), "plugins")
+
+
+@router.post("/events/dead-letters/{plugin_id}/{entry_id}/redrive")
+async def redrive_dead_letter(plugin_id: str, entry_id: str, request: Request) -> Response:
+    async def give_back(host: PluginHost, form: Mapping[str, str]) -> DeadLetterOut:
+        if _ENTRY_ID.fullmatch(entry_id) is None:
+            raise HTTPException(404, f"no dead letter {entry_id[:40]!r}")
+        return await redrive(plugin_id, entry_id, request, host)
+
+    return await _act(request, give_back, "events")
 
 
 @router.post("/worlds/{world_id}/plugins/{plugin_id}")
@@ -328,7 +341,7 @@ async def _dashboard(request: Request, host: PluginHost, csrf: str) -> str:
     )
     return (
         f'<h1>PixSim admin</h1>{logout}<h2 id="plugins">Plugins</h2>{_plugins_table(plugins, csrf)}'
-        f"{await _deployment_section(host)}"
+        f"{await _deployment_section(host)}{await _events_section(request, host, csrf)}"
         f"<h2>Worlds</h2>{''.join(sections) or '<p class=muted>No worlds yet.</p>'}{more}"
     )
 
@@ -363,6 +376,35 @@ async def _deployment_section(host: PluginHost) -> str:
     headers = ("Process", "Reported", "Plugins not enabled", "Failing in its health window")
     table = _table(headers, rows, id="deployment-table")
     return f'<h2 id="deployment">Deployment</h2>{status}{table}'
+
+
+async def _events_section(request: Request, host: PluginHost, csrf: str) -> str:
+    """How events are delivered, and the dead letters of each plugin with a button that re-drives each."""
+    try:
+        seen = await events(request, host)
+        found = [await dead_letters(p.plugin_id, request, host) if p.dead_letters else [] for p in seen.plugins]
+    except HTTPException as exc:  # Redis cannot be reached: the rest of the page still shows
+        return f'<h2 id="events">Events</h2><p class="error" role="alert">{_e(str(exc.detail))}</p>'
+    if seen.delivery == "inline":
+        return '<h2 id="events">Events</h2><p class=muted>Delivered inline, by the process that committed.</p>'
+    rows = []
+    for letters in found:
+        for dead in letters:
+            at = datetime.fromtimestamp(dead.failed_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            action = _url("events", "dead-letters", dead.plugin_id, dead.entry_id, "redrive")
+            rows.append(
+                f'<tr data-dead-letter="{_e(dead.entry_id)}"><td><code>{_e(dead.plugin_id)}</code></td>'
+                f"<td>{_e(dead.event_type)}</td><td>{dead.world_id}</td><td>{dead.session_id or '—'}</td>"
+                f"<td>{dead.attempts}</td><td><code>{_e(dead.error)}</code> <span class=muted>{at} UTC</span></td>"
+                f"<td>{_button(action, 'Re-drive', csrf)}</td></tr>"
+            )
+    counts = ", ".join(f"{_e(p.plugin_id)}: {p.dead_letters}" for p in seen.plugins) or "no plugin handles events"
+    headers = ("Plugin", "Event", "World", "Session", "Attempts", "Last error", "")
+    table = _table(headers, rows, id="dead-letters") if rows else "<p class=muted>No dead letters.</p>"
+    return (
+        '<h2 id="events">Events</h2><p>Delivered through Redis by <code>pixsim-hooks worker</code> processes. '
+        f"Dead letters ({counts}):</p>{table}"
+    )
 
 
 # -- the plugins table ----------------------------------------------------------------------------------------------
