@@ -1207,7 +1207,7 @@ MUTANTS: tuple[Mutant, ...] = (
     m(
         "events.never_dead_lettered",
         "pixsim_hooks/backend/events/_worker.py",
-        "                await self.log.dead_letter(group, lane.stream, entry_id, raw, attempts, error)\n"
+        "                await log.dead_letter(group, lane.stream, entry_id, raw, attempts, error)\n"
         '                self._done(group, "dead_lettered")',
         "                await log.ack(lane.stream, group, entry_id)\n"
         '                self._done(group, "dead_lettered")',
@@ -1221,6 +1221,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "            if lane.lease in self._held and (stop.is_set() or len(self._held) > self._fair):",
         "tests/backend/events/test_worker.py",
         why="a lane whose delivery failed keeps its lease renewed for ever: nobody delivers it again",
+    ),
+    m(
+        "events.stop_ignored_while_confirming",
+        "pixsim_hooks/backend/events/_worker.py",
+        "        while not stop.is_set():\n            if await self._shown(",
+        "        while True:\n            if await self._shown(",
+        "tests/backend/events/test_worker.py",
+        why="a worker told to stop while it waits for a commit asks the database as fast as it can until cancelled",
     ),
     m(
         "events.redrive_kept_dead",

@@ -179,7 +179,7 @@ class EventWorker:
                 self._held.discard(lane.lease)
                 with contextlib.suppress(*FAILURES):
                     await self._release(keys=[self._lease_key(lane)], args=[self.name])
-            if lane.lease not in self._held:  # still held (the share grew back meanwhile): deliver on at once
+            if lane.lease not in self._held:  # (still held: the share grew back meanwhile, so deliver on at once)
                 await _pause(self._tick_s, stop)
 
     async def _take(self, lane: _Lane) -> bool:
@@ -220,10 +220,13 @@ class EventWorker:
         try:
             envelope = envelope_of(raw)
         except (ValueError, KeyError, TypeError) as exc:  # nothing any plugin could handle: kept for the operator
-            await self.log.dead_letter(group, lane.stream, entry_id, raw, 0, f"unreadable entry: {exc}")
+            await log.dead_letter(group, lane.stream, entry_id, raw, 0, f"unreadable entry: {exc}")
             self._done(group, "dead_lettered")
             return
-        if not await self._committed(envelope, stop):
+        committed = await self._committed(envelope, stop)
+        if committed is None:
+            return  # stopping before the database said: still pending, for whoever holds the lane next
+        if not committed:
             await log.ack(lane.stream, group, entry_id)
             self._done(group, "dropped")
             return
@@ -236,7 +239,7 @@ class EventWorker:
                 return
             error = "its circuit breaker is open" if outcome is Delivery.BLOCKED else _described(outcome)
             if attempts >= self._max_attempts:
-                await self.log.dead_letter(group, lane.stream, entry_id, raw, attempts, error)
+                await log.dead_letter(group, lane.stream, entry_id, raw, attempts, error)
                 self._done(group, "dead_lettered")
                 _log.warning(
                     "event dead-lettered",
@@ -252,10 +255,11 @@ class EventWorker:
             await log.redeliver(lane.stream, group, self.name, entry_id)
             attempts += 1
 
-    async def _committed(self, env: Envelope, stop: asyncio.Event) -> bool:
-        """Whether the write behind ``env`` committed, waiting while the database does not show it yet."""
+    async def _committed(self, env: Envelope, stop: asyncio.Event) -> bool | None:
+        """Whether the write behind ``env`` committed, waiting while the database does not show it yet (None: the
+        worker is stopping and the database has not said)."""
         since, delay = time.monotonic(), 0.01
-        while True:
+        while not stop.is_set():
             if await self._shown(env.subject, env.world_id, env.version):
                 # Asked only after the database: a write that superseded this one marks it gone before its commit.
                 if await self.log.gone(env.write_id):
@@ -267,6 +271,7 @@ class EventWorker:
                 return False
             await _pause(delay, stop)
             delay = min(1.0, delay * 2)
+        return None
 
     async def _shown(self, subject: str, world_id: int, version: int) -> bool:
         kind, _, ident = subject.partition(":")

@@ -380,3 +380,34 @@ async def test_two_workers_share_the_lanes_and_deliver_every_event_once_in_order
     assert len({e.event_id for e in handler.handed}) == len(handler.handed) == 24  # none twice, none lost
     for session in sessions:
         assert [e.session_version for e in handler.handled if e.session.id == session.id] == [1, 2, 3, 4]
+
+
+async def test_a_worker_stopped_while_it_waits_for_a_commit_stops_and_leaves_the_event_pending(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = Handler()
+    await session_with_a_ghost(deployment)
+    reads: list[int] = []
+    ghost_looked_at = asyncio.Event()
+    read = deployment.storage.sessions.get_session
+
+    async def counted(session_id: int) -> Any:
+        reads.append(session_id)
+        if len(reads) == 2:  # the creation's check, then the ghost's first
+            ghost_looked_at.set()
+        return await read(session_id)
+
+    monkeypatch.setattr(deployment.storage.sessions, "get_session", counted)
+    waiting = await deployment.worker(handler, events_commit_horizon_s=3600)
+    async with asyncio.timeout(BOUND_S):
+        await ghost_looked_at.wait()  # the worker now waits for the database to show version 2
+
+    at_stop = len(reads)
+    await waiting.stopped()
+
+    assert len(reads) <= at_stop + 1  # it stopped asking the database (at most the look already under way)
+    assert waiting.worker.outcomes[("handler", "dropped")] == 0
+    assert await deployment.pending("handler") == 1  # the ghost, undecided: the next holder decides it
+    after = await deployment.worker(handler, name="w2")
+    await after.until_done("handler", "dropped", 1)
+    assert await deployment.pending("handler") == 0
