@@ -44,13 +44,14 @@ from redis.exceptions import RedisError, ResponseError
 from pixsim_hooks.backend._journal import Note
 from pixsim_hooks.runtime import decode_value, encode_value
 
-__all__ = ["DeadLetter", "Entry", "Envelope", "RedisEventLog", "envelope_of"]
+__all__ = ["BLOCK_MAX_S", "DeadLetter", "Entry", "Envelope", "RedisEventLog", "envelope_of"]
 
 _log = structlog.get_logger("pixsim_hooks.events")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 NOTE_TTL_S = 7 * 24 * 3600  # a subject unwritten for a week has no event waiting on it any more
 MAX_STREAM_LEN = 1_000_000  # the hard bound of one shard: beyond it, the oldest events are lost (logged by XADD's cap)
 DOWN_FOR_S = 1.0  # after a failed append, writes do not wait on Redis again for this long (they deliver inline)
+BLOCK_MAX_S = 1.0  # the longest a worker's read blocks waiting for new entries
 
 # KEYS: note, stream. ARGV: before, version, write id, deleted (0/1), locked (0/1), ttl, gone prefix, maxlen, events.
 # Keys built in the script (gone) are fine on one Redis; a cluster is not supported.
@@ -125,7 +126,8 @@ class RedisEventLog:
         self.shards = shards
         self.prefix = prefix
         self._hooks = hooks
-        # Short timeouts: an append waits inside a transaction that holds a row.
+        # A short connect timeout: an append waits inside a transaction that holds a row. Any answer within 5 s,
+        # above a worker's blocking reads (at most BLOCK_MAX_S).
         self.redis: aioredis.Redis = aioredis.from_url(
             url, decode_responses=True, socket_connect_timeout=0.5, socket_timeout=5.0
         )

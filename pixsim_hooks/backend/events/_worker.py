@@ -30,7 +30,7 @@ from redis.exceptions import ResponseError
 
 from pixsim_hooks.backend._store import SqlStorage
 from pixsim_hooks.backend.events._bridge import event_plugins
-from pixsim_hooks.backend.events._log import FAILURES, Envelope, RedisEventLog, envelope_of
+from pixsim_hooks.backend.events._log import BLOCK_MAX_S, FAILURES, Envelope, RedisEventLog, envelope_of
 from pixsim_hooks.host import Delivery, HookCaller, PluginHost, Settings
 
 __all__ = ["EventWorker", "worker_name"]
@@ -202,7 +202,7 @@ class EventWorker:
             await self._entry(lane, entry_id, fields.get("e", ""), delivered, stop)
         acked = 0
         while self._holds(lane, stop) and len(self._held) <= self._fair:
-            block_ms = int(self._tick_s * 1000)
+            block_ms = int(min(self._tick_s, BLOCK_MAX_S) * 1000)  # back in time to see its share change
             for entry_id, fields in await log.read_new(lane.stream, group, self.name, count=50, block_ms=block_ms):
                 if not self._holds(lane, stop):
                     return
