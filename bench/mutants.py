@@ -1215,12 +1215,14 @@ MUTANTS: tuple[Mutant, ...] = (
         why="an event a handler always fails is thrown away instead of kept for the operator",
     ),
     m(
-        "events.lane_kept_after_failure",
+        "events.lane_dies_on_failure",
         "pixsim_hooks/backend/events/_worker.py",
-        "            if lane.lease in self._held and (interrupted or stop.is_set() or len(self._held) > self._fair):",
-        "            if lane.lease in self._held and (stop.is_set() or len(self._held) > self._fair):",
+        "            except Exception:  # the database, say: the lane must go on, not die with its lease renewed for ever\n"
+        "                interrupted = True\n"
+        '                _log.exception("event lane failed", lane=lane.lease)\n',
+        "",
         "tests/backend/events/test_worker.py",
-        why="a lane whose delivery failed keeps its lease renewed for ever: nobody delivers it again",
+        why="one database error ends a lane's task while its lease is renewed: nobody delivers that lane again",
     ),
     m(
         "events.stop_ignored_while_confirming",
