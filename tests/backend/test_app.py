@@ -68,7 +68,7 @@ def test_the_public_names_are_sorted_and_all_importable() -> None:
     # Identifiers only: where pytest rewrites the package's asserts (an installed pytest11 plugin's distribution) it
     # adds "@py_builtins" and "@pytest_ar", which no attribute access can name.
     public = {name for name in vars(backend) if not name.startswith("_") and name.isidentifier()}
-    assert public - set(backend.__all__) <= {"annotations", "app", "behavior", "cli"}
+    assert public - set(backend.__all__) <= {"annotations", "app", "behavior", "cli", "events"}
 
 
 def _free_socket() -> socket.socket:
